@@ -1,0 +1,105 @@
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { ID_PATTERN } from '../protocol/index.js';
+import type { BusConfig } from '../gateway/bus/types.js';
+
+/**
+ * Option parsers shared by every subcommand. Each option has a flag and an environment
+ * variable (commander applies the parser to both); a bad value ends the process with one
+ * line naming the option and exit code 2 (see cli/main.ts).
+ */
+export const parsePort = (v: string) => {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n > 65535) throw new InvalidArgumentError('expected a TCP port 0-65535');
+  return n;
+};
+export const parsePositiveInt = (v: string) => {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+};
+export const parseNonNegInt = (v: string) => {
+  const n = Number(v);
+  if (!/^\d+$/.test(v)) throw new InvalidArgumentError('expected a non-negative integer');
+  return n;
+};
+export const parsePositiveNumber = (v: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number');
+  return n;
+};
+export const parseNonNegNumber = (v: string) => {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError('expected a number >= 0');
+  return n;
+};
+export const parseId = (v: string) => {
+  if (!ID_PATTERN.test(v)) throw new InvalidArgumentError('expected an id of letters, digits, dot, dash or underscore (e.g. CP-001)');
+  return v;
+};
+export const parseUrl = (protocols: string[]) => (v: string) => {
+  let u: URL;
+  try { u = new URL(v); } catch { throw new InvalidArgumentError(`expected a URL (${protocols.join(', ')})`); }
+  if (!protocols.includes(u.protocol.replace(/:$/, ''))) throw new InvalidArgumentError(`expected a ${protocols.join(' or ')} URL`);
+  return v.replace(/\/$/, '');
+};
+export const parseHostPort = (v: string) => {
+  const m = /^(.+):(\d+)$/.exec(v);
+  if (!m || Number(m[2]) > 65535) throw new InvalidArgumentError('expected HOST:PORT');
+  return { host: m[1]!, port: Number(m[2]) };
+};
+export const parseBool = (v: string) => {
+  if (/^(1|true|yes|on)$/i.test(v)) return true;
+  if (/^(0|false|no|off|)$/i.test(v)) return false;
+  throw new InvalidArgumentError('expected true or false');
+};
+export const parseList = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean);
+
+/** Shorthand: an option with its environment variable. */
+export function opt(flags: string, description: string, env: string, parser?: (v: string, prev: unknown) => unknown, def?: unknown): Option {
+  const o = new Option(flags, description).env(env);
+  if (parser) o.argParser(parser as (v: string, prev: unknown) => unknown);
+  if (def !== undefined) o.default(def);
+  return o;
+}
+
+/** Bus options shared by central, drivers and tools: Kafka when KAFKA_BOOTSTRAP is set, else the embedded bus. */
+export function addBusOptions(cmd: Command): Command {
+  return cmd
+    .addOption(opt('--kafka-bootstrap <list>', 'Kafka bootstrap servers, comma-separated (selects the kafka bus)', 'KAFKA_BOOTSTRAP', parseList))
+    .addOption(opt('--kafka-ssl <bool>', 'connect to Kafka over TLS', 'KAFKA_SSL', parseBool, false))
+    .addOption(opt('--kafka-ssl-ca <file>', 'CA certificate for Kafka TLS', 'KAFKA_SSL_CA'))
+    .addOption(opt('--kafka-sasl-mechanism <m>', 'Kafka SASL mechanism', 'KAFKA_SASL_MECHANISM').choices(['plain', 'scram-sha-256', 'scram-sha-512']))
+    .addOption(opt('--kafka-sasl-username <user>', 'Kafka SASL username', 'KAFKA_SASL_USERNAME'))
+    .addOption(opt('--kafka-sasl-password <password>', 'Kafka SASL password', 'KAFKA_SASL_PASSWORD'))
+    .addOption(opt('--bus-mqtt <url>', 'embedded bus: the gateway MQTT URL', 'GATEWAY_MQTT_URL', parseUrl(['mqtt', 'mqtts']), 'mqtt://localhost:1883'))
+    .addOption(opt('--bus-username <user>', 'embedded bus: service username at the gateway', 'GATEWAY_BUS_USERNAME'))
+    .addOption(opt('--bus-password <password>', 'embedded bus: service password at the gateway', 'GATEWAY_BUS_PASSWORD'));
+}
+
+export interface BusOptionValues {
+  kafkaBootstrap?: string[]; kafkaSsl: boolean; kafkaSslCa?: string;
+  kafkaSaslMechanism?: 'plain' | 'scram-sha-256' | 'scram-sha-512'; kafkaSaslUsername?: string; kafkaSaslPassword?: string;
+  busMqtt: string; busUsername?: string; busPassword?: string;
+}
+
+export function busConfigFrom(o: BusOptionValues, clientId: string): BusConfig {
+  if (o.kafkaSaslMechanism && (!o.kafkaSaslUsername || !o.kafkaSaslPassword)) {
+    throw new ConfigError('--kafka-sasl-mechanism needs --kafka-sasl-username and --kafka-sasl-password');
+  }
+  return {
+    kafkaBootstrap: o.kafkaBootstrap?.length ? o.kafkaBootstrap : undefined,
+    kafka: {
+      clientId,
+      ssl: o.kafkaSsl,
+      sslCaFile: o.kafkaSslCa,
+      sasl: o.kafkaSaslMechanism ? { mechanism: o.kafkaSaslMechanism, username: o.kafkaSaslUsername!, password: o.kafkaSaslPassword! } : undefined,
+    },
+    mqttUrl: o.busMqtt,
+    username: o.busUsername,
+    password: o.busPassword,
+    clientId,
+  };
+}
+
+/** Thrown for configuration that parses but does not make sense; cli/main.ts turns it into one line and exit 2. */
+export class ConfigError extends Error {}

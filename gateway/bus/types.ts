@@ -1,0 +1,52 @@
+import type { BusMessage, KafkaTopic } from '../../protocol/index.js';
+
+/**
+ * The bus port central and drivers use. Two adapters implement it: `kafka` (kafkajs) and
+ * `embedded` (the gateway's own aedes broker, topics `bus/<topic>/<key>`). Both pass the
+ * contract suite in test/integration/bus-contract.test.ts.
+ *
+ * - Messages are validated against protocol/BUS_SCHEMAS on publish and on receipt; an
+ *   invalid received message is logged once, counted in `stats().invalid`, and skipped.
+ * - Per-key order is kept. Delivery is at-least-once: handlers must be idempotent.
+ * - `subscribe` is called before `start`. `start` waits for the broker with backoff.
+ */
+export interface BusHandlerMeta { topic: KafkaTopic; key: string }
+export type BusHandler<T extends KafkaTopic> = (value: BusMessage<T>, meta: BusHandlerMeta) => void | Promise<void>;
+
+export interface SubscribeOptions {
+  /** Consumer group (kafka) / persistent session name (embedded). Same group = shared work. */
+  group: string;
+  /** Only messages with this key (e.g. one driver's updates). */
+  key?: string;
+}
+
+export interface BusHealth {
+  producer: 'connected' | 'connecting' | 'disconnected';
+  consumer: 'connected' | 'connecting' | 'disconnected' | 'idle';
+}
+
+export interface Bus {
+  readonly kind: 'kafka' | 'embedded';
+  subscribe<T extends KafkaTopic>(topic: T, handler: BusHandler<T>, opts: SubscribeOptions): void;
+  start(): Promise<void>;
+  publish<T extends KafkaTopic>(topic: T, key: string, value: BusMessage<T>): Promise<void>;
+  health(): BusHealth;
+  stats(): { published: number; received: number; invalid: number };
+  close(): Promise<void>;
+}
+
+/** How a process reaches the bus: Kafka when a bootstrap list is given, else the gateway's embedded broker. */
+export interface BusConfig {
+  kafkaBootstrap?: string[];
+  kafka?: {
+    clientId?: string;
+    ssl?: boolean;
+    sslCaFile?: string;
+    sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
+  };
+  /** Embedded bus: the gateway's MQTT URL and the service credentials it accepts. */
+  mqttUrl: string;
+  username?: string;
+  password?: string;
+  clientId: string;
+}

@@ -1,0 +1,48 @@
+/** Kafka topics, named as in the original system. Every message is keyed by CP id or driver id. */
+export const KAFKA_TOPICS = {
+  cpStatus: 'cp.status',
+  cpTelemetry: 'cp.telemetry',
+  centralCommands: 'central.commands',
+  driverRequests: 'driver.requests',
+  driverUpdates: 'driver.updates',
+} as const;
+export type KafkaTopic = (typeof KAFKA_TOPICS)[keyof typeof KAFKA_TOPICS];
+export const ALL_KAFKA_TOPICS: readonly KafkaTopic[] = Object.values(KAFKA_TOPICS);
+
+/**
+ * MQTT topics between a CP and the gateway. A CP authenticated as `id` may publish only
+ * under `cp/<id>/` (never `cmd`) and subscribe only to `cp/<id>/cmd`.
+ */
+export const CP_CHANNELS = ['status', 'telemetry', 'announce', 'ack', 'session'] as const;
+export type CpChannel = (typeof CP_CHANNELS)[number];
+
+export const mqttTopics = {
+  status: (cpId: string) => `cp/${cpId}/status`,
+  telemetry: (cpId: string) => `cp/${cpId}/telemetry`,
+  announce: (cpId: string) => `cp/${cpId}/announce`,
+  ack: (cpId: string) => `cp/${cpId}/ack`,
+  session: (cpId: string) => `cp/${cpId}/session`,
+  command: (cpId: string) => `cp/${cpId}/cmd`,
+};
+
+/** Parses `cp/<id>/<channel>`; null for anything else. */
+export function parseCpTopic(topic: string): { cpId: string; channel: CpChannel | 'cmd' } | null {
+  const parts = topic.split('/');
+  if (parts.length !== 3 || parts[0] !== 'cp' || !parts[1]) return null;
+  const channel = parts[2] as CpChannel | 'cmd';
+  if (channel !== 'cmd' && !(CP_CHANNELS as readonly string[]).includes(channel)) return null;
+  return { cpId: parts[1], channel };
+}
+
+/** Which Kafka topic each CP channel is bridged to. */
+export const CHANNEL_TO_KAFKA: Record<CpChannel, KafkaTopic> = {
+  status: KAFKA_TOPICS.cpStatus,
+  announce: KAFKA_TOPICS.cpStatus,
+  ack: KAFKA_TOPICS.cpStatus,
+  session: KAFKA_TOPICS.cpStatus,
+  telemetry: KAFKA_TOPICS.cpTelemetry,
+};
+
+/** On the embedded bus the Kafka topics ride on the gateway's MQTT broker under this prefix: `bus/<topic>/<key>`. */
+export const EMBEDDED_BUS_PREFIX = 'bus';
+export const embeddedBusTopic = (topic: KafkaTopic, key: string) => `${EMBEDDED_BUS_PREFIX}/${topic}/${key}`;
