@@ -1,0 +1,98 @@
+import mqtt, { type MqttClient } from 'mqtt';
+import type { Logger } from '../../lib/log.js';
+import { encode, EMBEDDED_BUS_PREFIX, embeddedBusTopic, type BusMessage, type KafkaTopic } from '../../protocol/index.js';
+import type { Bus, BusConfig, BusHandler, BusHealth, SubscribeOptions } from './types.js';
+import { checkOutgoing, decodeIncoming } from './validate.js';
+
+interface Sub { topic: KafkaTopic; handler: BusHandler<KafkaTopic>; opts: SubscribeOptions }
+
+/**
+ * The bus over the gateway's own MQTT broker: `bus/<topic>/<key>`, QoS 1. Each subscription
+ * group gets its own client with clean:false and a fixed client id, so messages published
+ * while a consumer is away wait in the broker's session store until it returns.
+ */
+export class EmbeddedBus implements Bus {
+  readonly kind = 'embedded' as const;
+  private producer?: MqttClient;
+  private consumers: MqttClient[] = [];
+  private subs: Sub[] = [];
+  private counts = { published: 0, received: 0, invalid: 0 };
+  private warnedDown = false;
+
+  constructor(private readonly config: BusConfig, private readonly log: Logger) {}
+
+  subscribe<T extends KafkaTopic>(topic: T, handler: BusHandler<T>, opts: SubscribeOptions): void {
+    this.subs.push({ topic, handler: handler as unknown as BusHandler<KafkaTopic>, opts });
+  }
+
+  private connect(clientId: string, clean: boolean): MqttClient {
+    const c = mqtt.connect(this.config.mqttUrl, {
+      clientId, clean, username: this.config.username, password: this.config.password,
+      reconnectPeriod: 1000, connectTimeout: 10_000, protocolVersion: 4,
+    });
+    c.on('error', (err) => {
+      if (!this.warnedDown) { this.warnedDown = true; this.log.warn({ url: this.config.mqttUrl, err: err.message }, 'embedded bus not reachable yet, retrying'); }
+    });
+    c.on('connect', () => { if (this.warnedDown) this.log.info({ url: this.config.mqttUrl }, 'embedded bus connected'); this.warnedDown = false; });
+    return c;
+  }
+
+  async start(): Promise<void> {
+    this.producer = this.connect(`${this.config.clientId}-pub-${process.pid}-${Math.random().toString(36).slice(2, 8)}`, true);
+    const groups = new Map<string, Sub[]>();
+    for (const s of this.subs) groups.set(s.opts.group, [...(groups.get(s.opts.group) ?? []), s]);
+    for (const [group, subs] of groups) {
+      const client = this.connect(`${group}`.slice(0, 100), false);
+      this.consumers.push(client);
+      const filters = subs.map((s) => embeddedBusTopic(s.topic, s.opts.key ?? '+'));
+      client.on('connect', (ack) => {
+        if (!ack.sessionPresent) client.subscribe(filters, { qos: 1 }, (err) => { if (err) this.log.warn({ err: err.message }, 'embedded bus subscribe failed'); });
+      });
+      // In-order processing per client: handlers run one after another.
+      let chain = Promise.resolve();
+      client.on('message', (mqttTopic, payload) => {
+        chain = chain.then(() => this.dispatch(subs, mqttTopic, payload));
+      });
+    }
+    await Promise.all([this.producer, ...this.consumers].map((c) => new Promise<void>((resolve) => {
+      if (c.connected) resolve(); else c.once('connect', () => resolve());
+    })));
+  }
+
+  private async dispatch(subs: Sub[], mqttTopic: string, payload: Buffer): Promise<void> {
+    const parts = mqttTopic.split('/');
+    if (parts.length !== 3 || parts[0] !== EMBEDDED_BUS_PREFIX) return;
+    const topic = parts[1] as KafkaTopic;
+    const key = parts[2]!;
+    const matching = subs.filter((s) => s.topic === topic && (!s.opts.key || s.opts.key === key));
+    if (!matching.length) return;
+    const r = decodeIncoming(topic, payload);
+    if (!r.ok) {
+      this.counts.invalid++;
+      this.log.warn({ topic, key, error: r.error, detail: r.detail }, 'invalid bus message skipped');
+      return;
+    }
+    this.counts.received++;
+    for (const s of matching) {
+      try { await s.handler(r.value as never, { topic, key }); } catch (err) { this.log.error({ topic, key, err: (err as Error).message }, 'bus handler failed'); }
+    }
+  }
+
+  async publish<T extends KafkaTopic>(topic: T, key: string, value: BusMessage<T>): Promise<void> {
+    checkOutgoing(topic, value);
+    if (!this.producer) throw new Error('bus not started');
+    await this.producer.publishAsync(embeddedBusTopic(topic, key), encode(value), { qos: 1 });
+    this.counts.published++;
+  }
+
+  health(): BusHealth {
+    const st = (c?: MqttClient) => (c?.connected ? 'connected' : c && !c.disconnected ? 'connecting' : 'disconnected') as 'connected';
+    return { producer: st(this.producer), consumer: this.consumers.length ? (this.consumers.every((c) => c.connected) ? 'connected' : 'connecting') : 'idle' };
+  }
+
+  stats() { return { ...this.counts }; }
+
+  async close(): Promise<void> {
+    await Promise.all([this.producer, ...this.consumers].filter(Boolean).map((c) => c!.endAsync().catch(() => undefined)));
+  }
+}

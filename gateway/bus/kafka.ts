@@ -1,0 +1,115 @@
+import fs from 'node:fs';
+import { Kafka, logLevel, type Consumer, type LogEntry, type Producer, type SASLOptions } from 'kafkajs';
+import type { Logger } from '../../lib/log.js';
+import { retryWithBackoff } from '../../lib/backoff.js';
+import { errText } from '../../lib/log.js';
+import { encode, type BusMessage, type KafkaTopic } from '../../protocol/index.js';
+import type { Bus, BusConfig, BusHandler, BusHealth, SubscribeOptions } from './types.js';
+import { checkOutgoing, decodeIncoming } from './validate.js';
+
+interface Sub { topic: KafkaTopic; handler: BusHandler<KafkaTopic>; opts: SubscribeOptions }
+
+/** kafkajs log lines go to pino at warn and below, as one line without stack traces. */
+function kafkaLogCreator(log: Logger) {
+  return () => ({ level, log: entry }: LogEntry) => {
+    const { message, error } = entry;
+    const fields = { kafka: entry.logger ?? undefined, error: typeof error === 'string' ? error : undefined };
+    if (level === logLevel.ERROR || level === logLevel.WARN) log.warn(fields, message);
+    else log.debug(fields, message);
+  };
+}
+
+/** The bus over Kafka (kafkajs): key = CP or driver id, so per-key order is kept by partition. */
+export class KafkaBus implements Bus {
+  readonly kind = 'kafka' as const;
+  private readonly kafka: Kafka;
+  private producer: Producer;
+  private consumers: Consumer[] = [];
+  private subs: Sub[] = [];
+  private counts = { published: 0, received: 0, invalid: 0 };
+  private producerState: BusHealth['producer'] = 'disconnected';
+  private consumerState: BusHealth['consumer'] = 'idle';
+  private readonly abort = new AbortController();
+
+  constructor(config: BusConfig, private readonly log: Logger) {
+    const k = config.kafka ?? {};
+    this.kafka = new Kafka({
+      clientId: k.clientId ?? config.clientId,
+      brokers: config.kafkaBootstrap ?? [],
+      ssl: k.ssl ? (k.sslCaFile ? { ca: [fs.readFileSync(k.sslCaFile, 'utf8')] } : true) : undefined,
+      sasl: k.sasl as SASLOptions | undefined,
+      logLevel: logLevel.WARN,
+      logCreator: kafkaLogCreator(log),
+      retry: { initialRetryTime: 300, maxRetryTime: 5_000, retries: 8 },
+      connectionTimeout: 5_000,
+    });
+    this.producer = this.kafka.producer({ allowAutoTopicCreation: true });
+    this.producer.on(this.producer.events.DISCONNECT, () => { this.producerState = 'disconnected'; });
+  }
+
+  subscribe<T extends KafkaTopic>(topic: T, handler: BusHandler<T>, opts: SubscribeOptions): void {
+    this.subs.push({ topic, handler: handler as unknown as BusHandler<KafkaTopic>, opts });
+  }
+
+  async start(): Promise<void> {
+    let warned = false;
+    const onWaiting = (err: unknown) => {
+      if (!warned) { warned = true; this.log.warn({ err: errText(err) }, 'kafka not reachable yet, retrying with backoff'); }
+    };
+    this.producerState = 'connecting';
+    await retryWithBackoff(() => this.producer.connect(), { signal: this.abort.signal, onWaiting });
+    this.producerState = 'connected';
+    const groups = new Map<string, Sub[]>();
+    for (const s of this.subs) groups.set(s.opts.group, [...(groups.get(s.opts.group) ?? []), s]);
+    if (groups.size) this.consumerState = 'connecting';
+    for (const [group, subs] of groups) {
+      const consumer = this.kafka.consumer({ groupId: group, allowAutoTopicCreation: true });
+      this.consumers.push(consumer);
+      await retryWithBackoff(async () => {
+        await consumer.connect();
+        for (const t of new Set(subs.map((s) => s.topic))) await consumer.subscribe({ topic: t, fromBeginning: false });
+      }, { signal: this.abort.signal, onWaiting });
+      await consumer.run({
+        eachMessage: async ({ topic, message }) => {
+          const key = message.key?.toString() ?? '';
+          const matching = subs.filter((s) => s.topic === topic && (!s.opts.key || s.opts.key === key));
+          if (!matching.length) return;
+          const r = decodeIncoming(topic as KafkaTopic, message.value ?? Buffer.alloc(0));
+          if (!r.ok) {
+            this.counts.invalid++;
+            this.log.warn({ topic, key, error: r.error, detail: r.detail }, 'invalid bus message skipped');
+            return;
+          }
+          this.counts.received++;
+          for (const s of matching) {
+            try { await s.handler(r.value as never, { topic: topic as KafkaTopic, key }); } catch (err) { this.log.error({ topic, key, err: errText(err) }, 'bus handler failed'); }
+          }
+        },
+      });
+      consumer.on(consumer.events.CRASH, (e) => { this.consumerState = 'connecting'; this.log.warn({ group, err: errText(e.payload.error) }, 'kafka consumer restarting'); });
+      consumer.on(consumer.events.GROUP_JOIN, () => { this.consumerState = 'connected'; });
+    }
+    if (groups.size && this.consumerState === 'connecting') this.consumerState = 'connecting';
+  }
+
+  async publish<T extends KafkaTopic>(topic: T, key: string, value: BusMessage<T>): Promise<void> {
+    checkOutgoing(topic, value);
+    await this.producer.send({ topic, messages: [{ key, value: encode(value) }] });
+    this.counts.published++;
+  }
+
+  /** Batch publish for the gateway bridge: one request, order kept within the batch. */
+  async publishBatch(topic: KafkaTopic, messages: Array<{ key: string; value: Buffer }>): Promise<void> {
+    await this.producer.send({ topic, messages });
+    this.counts.published += messages.length;
+  }
+
+  health(): BusHealth { return { producer: this.producerState, consumer: this.consumerState }; }
+  stats() { return { ...this.counts }; }
+
+  async close(): Promise<void> {
+    this.abort.abort();
+    await Promise.all(this.consumers.map((c) => c.disconnect().catch(() => undefined)));
+    await this.producer.disconnect().catch(() => undefined);
+  }
+}
