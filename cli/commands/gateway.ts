@@ -1,9 +1,58 @@
 import type { Command } from 'commander';
+import { addBusOptions, busConfigFrom, ConfigError, opt, parseBool, parseId, parsePort, parsePositiveInt, type BusOptionValues } from '../options.js';
 
-// Placeholder until this command is built.
+interface GatewayCliOptions extends BusOptionValues {
+  mqttPort: number; host: string; httpPort: number;
+  tlsPort?: number; tlsCert?: string; tlsKey?: string;
+  credentials?: string; dev?: boolean; bufferMax: number;
+}
+
+/** `evcharging gateway`: the edge gateway. `evcharging gateway add-client`: write a credentials entry. */
 export default function register(program: Command): void {
-  program.command('gateway').description('run the edge gateway (MQTT broker, auth, MQTT-Kafka bridge) (not built yet)').action(() => {
-    process.stderr.write('evcharging gateway: not built yet\n');
-    process.exit(1);
+  const cmd = program.command('gateway').description('run the edge gateway (MQTT broker, per-CP auth and ACLs, MQTT-bus bridge)');
+  cmd
+    .addOption(opt('--mqtt-port <port>', 'MQTT TCP port', 'GATEWAY_MQTT_PORT', parsePort, 1883))
+    .addOption(opt('--host <host>', 'address to listen on', 'GATEWAY_HOST', undefined, '0.0.0.0'))
+    .addOption(opt('--http-port <port>', 'HTTP port for /health and /metrics', 'GATEWAY_HTTP_PORT', parsePort, 8090))
+    .addOption(opt('--tls-port <port>', 'MQTT over TLS port (needs --tls-cert and --tls-key)', 'GATEWAY_TLS_PORT', parsePort))
+    .addOption(opt('--tls-cert <file>', 'TLS certificate (PEM)', 'GATEWAY_TLS_CERT'))
+    .addOption(opt('--tls-key <file>', 'TLS private key (PEM)', 'GATEWAY_TLS_KEY'))
+    .addOption(opt('--credentials <file>', 'credentials file (JSON, scrypt-hashed secrets)', 'GATEWAY_CREDENTIALS_FILE'))
+    .addOption(opt('--dev [bool]', 'dev mode: admit every client, no ACLs (loud warning)', 'GATEWAY_DEV_MODE', parseBool))
+    .addOption(opt('--buffer-max <n>', 'messages held while Kafka is away (telemetry shed first)', 'GATEWAY_BUFFER_MAX', parsePositiveInt, 100_000));
+  addBusOptions(cmd);
+  cmd.action(async (o: GatewayCliOptions) => {
+    const dev = o.dev === true || (o.dev as unknown) === '' ;
+    if (!o.credentials && !dev) throw new ConfigError('gateway needs --credentials <file> (GATEWAY_CREDENTIALS_FILE) or --dev (GATEWAY_DEV_MODE=true)');
+    if (o.tlsPort !== undefined && (!o.tlsCert || !o.tlsKey)) throw new ConfigError('--tls-port needs --tls-cert and --tls-key');
+    const { createLogger } = await import('../../lib/log.js');
+    const { onShutdown } = await import('../../lib/lifecycle.js');
+    const { loadCredentials } = await import('../../gateway/credentials.js');
+    const { startGateway } = await import('../../gateway/server.js');
+    let credentials = null;
+    if (o.credentials) {
+      try { credentials = loadCredentials(o.credentials); } catch (err) { throw new ConfigError(`--credentials: ${(err as Error).message}`); }
+    }
+    const log = createLogger('gateway');
+    const bus = busConfigFrom(o, 'evcharging-gateway');
+    const gw = await startGateway({
+      host: o.host, mqttPort: o.mqttPort, httpPort: o.httpPort,
+      tls: o.tlsPort !== undefined ? { port: o.tlsPort, cert: o.tlsCert!, key: o.tlsKey! } : undefined,
+      credentials, bufferMax: o.bufferMax, kafka: bus.kafkaBootstrap ? bus : undefined,
+    }, log);
+    onShutdown(log, [() => gw.close()]);
   });
+
+  cmd.command('add-client')
+    .description('add or replace a client in a credentials file (secret hashed with scrypt)')
+    .requiredOption('--file <file>', 'credentials file to write')
+    .requiredOption('--id <id>', 'CP id or service name (the MQTT username)', parseId)
+    .option('--role <role>', 'cp or service', 'cp')
+    .requiredOption('--secret <secret>', 'the client password')
+    .action(async (a: { file: string; id: string; role: string; secret: string }) => {
+      if (a.role !== 'cp' && a.role !== 'service') throw new ConfigError('--role must be cp or service');
+      const { hashSecret, upsertCredential } = await import('../../gateway/credentials.js');
+      upsertCredential(a.file, hashSecret(a.id, a.role, a.secret));
+      process.stdout.write(`added ${a.role} ${a.id} to ${a.file}\n`);
+    });
 }

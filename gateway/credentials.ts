@@ -1,0 +1,37 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import { z } from 'zod';
+import { ID_PATTERN } from '../protocol/index.js';
+
+/** A credentials file: `{ "clients": [{ "id", "role", "salt", "hash" }] }`; hash = scrypt(secret, salt), hex. */
+const Entry = z.object({ id: z.string().regex(ID_PATTERN), role: z.enum(['cp', 'service']), salt: z.string().min(8), hash: z.string().min(32) });
+const FileSchema = z.object({ clients: z.array(Entry) });
+export type CredentialEntry = z.infer<typeof Entry>;
+export type Role = CredentialEntry['role'];
+
+export function hashSecret(id: string, role: Role, secret: string): CredentialEntry {
+  const salt = crypto.randomBytes(16).toString('hex');
+  return { id, role, salt, hash: crypto.scryptSync(secret, salt, 32).toString('hex') };
+}
+
+export function verifySecret(entry: CredentialEntry, secret: string): boolean {
+  const got = crypto.scryptSync(secret, entry.salt, 32);
+  const want = Buffer.from(entry.hash, 'hex');
+  return want.length === got.length && crypto.timingSafeEqual(got, want);
+}
+
+/** Loads and checks the file; throws an Error with one clear line on any problem. */
+export function loadCredentials(file: string): Map<string, CredentialEntry> {
+  let raw: unknown;
+  try { raw = JSON.parse(fs.readFileSync(file, 'utf8')); } catch (err) { throw new Error(`cannot read credentials file ${file}: ${(err as Error).message}`); }
+  const r = FileSchema.safeParse(raw);
+  if (!r.success) throw new Error(`credentials file ${file} is invalid: ${r.error.issues[0]?.path.join('.')} ${r.error.issues[0]?.message}`);
+  return new Map(r.data.clients.map((c) => [c.id, c]));
+}
+
+/** Adds or replaces one entry in a credentials file (created if missing). */
+export function upsertCredential(file: string, entry: CredentialEntry): void {
+  const clients = fs.existsSync(file) ? [...loadCredentials(file).values()].filter((c) => c.id !== entry.id) : [];
+  clients.push(entry);
+  fs.writeFileSync(file, JSON.stringify({ clients }, null, 2) + '\n', { mode: 0o600 });
+}

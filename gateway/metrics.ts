@@ -1,0 +1,20 @@
+import { Counter, Gauge, Registry } from 'prom-client';
+
+/** The gateway's Prometheus counters, on their own registry so tests can run several gateways. */
+export function createGatewayMetrics() {
+  const registry = new Registry();
+  const m = {
+    registry,
+    received: new Counter({ name: 'gateway_mqtt_received_total', help: 'CP messages received, by channel', labelNames: ['channel'], registers: [registry] }),
+    rejected: new Counter({ name: 'gateway_rejected_total', help: 'messages refused, by reason (oversize, not_json, schema, spoofed, unknown_topic)', labelNames: ['reason'], registers: [registry] }),
+    aclDenied: new Counter({ name: 'gateway_acl_denied_total', help: 'publish/subscribe refused by ACL', labelNames: ['action'], registers: [registry] }),
+    authFailed: new Counter({ name: 'gateway_auth_failed_total', help: 'connections refused for bad credentials', registers: [registry] }),
+    bridged: new Counter({ name: 'gateway_bridged_total', help: 'messages delivered to the bus, by topic', labelNames: ['topic'], registers: [registry] }),
+    commands: new Counter({ name: 'gateway_commands_total', help: 'commands forwarded to CPs', registers: [registry] }),
+    shed: new Counter({ name: 'gateway_buffer_shed_total', help: 'telemetry dropped because the forward buffer was full', registers: [registry] }),
+    buffered: new Gauge({ name: 'gateway_buffer_size', help: 'messages waiting for Kafka', registers: [registry] }),
+    clients: new Gauge({ name: 'gateway_clients', help: 'connected MQTT clients', registers: [registry] }),
+  };
+  return m;
+}
+export type GatewayMetrics = ReturnType<typeof createGatewayMetrics>;

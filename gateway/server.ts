@@ -1,0 +1,222 @@
+import net from 'node:net';
+import tls from 'node:tls';
+import fs from 'node:fs';
+import Fastify from 'fastify';
+import { Aedes, type Client } from 'aedes';
+import type { Logger } from '../lib/log.js';
+import { errText } from '../lib/log.js';
+import { backoffDelay, sleep } from '../lib/backoff.js';
+import {
+  BUS_SCHEMAS, CHANNEL_TO_KAFKA, CpStatusTopicMsg, CpTelemetryMsg, CentralCommandMsg, EMBEDDED_BUS_PREFIX, KAFKA_TOPICS,
+  decode, embeddedBusTopic, encode, mqttTopics, parseCpTopic, type CpChannel, type KafkaTopic,
+} from '../protocol/index.js';
+import { mayPublish, maySubscribe, type Identity } from './acl.js';
+import { verifySecret, type CredentialEntry } from './credentials.js';
+import { ForwardBuffer } from './forward-buffer.js';
+import { createGatewayMetrics } from './metrics.js';
+import { KafkaBus } from './bus/kafka.js';
+import type { BusConfig } from './bus/types.js';
+
+export interface GatewayOptions {
+  host: string;
+  mqttPort: number;
+  httpPort: number;
+  tls?: { port: number; cert: string; key: string };
+  /** null = dev mode: anyone is admitted, ACLs are off, payloads are still validated. */
+  credentials: Map<string, CredentialEntry> | null;
+  bufferMax: number;
+  /** Set: bridge to Kafka. Unset: the embedded bus on this broker. */
+  kafka?: BusConfig;
+}
+
+export interface RunningGateway {
+  mqttPort: number; httpPort: number; tlsPort?: number;
+  close(): Promise<void>;
+}
+
+const CHANNEL_SCHEMA: Record<CpChannel, typeof CpStatusTopicMsg | typeof CpTelemetryMsg> = {
+  status: CpStatusTopicMsg, announce: CpStatusTopicMsg, ack: CpStatusTopicMsg, session: CpStatusTopicMsg, telemetry: CpTelemetryMsg,
+};
+const CHANNEL_TYPE: Record<CpChannel, string> = { status: 'status', announce: 'announce', ack: 'ack', session: 'session_end', telemetry: 'telemetry' };
+
+/** The edge gateway: MQTT broker for CPs, per-CP auth and ACLs, validation, and the MQTT↔bus bridge. */
+export async function startGateway(o: GatewayOptions, log: Logger): Promise<RunningGateway> {
+  const metrics = createGatewayMetrics();
+  const identities = new WeakMap<Client, Identity | 'dev'>();
+  const lastSeq = new Map<string, number>();
+  const broker = await Aedes.createBroker({
+    authenticate: (client, username, password, done) => {
+      if (!o.credentials) { identities.set(client, 'dev'); return done(null, true); }
+      const entry = username ? o.credentials.get(username) : undefined;
+      if (!entry || !password || !verifySecret(entry, password.toString())) {
+        metrics.authFailed.inc();
+        log.warn({ client: client.id, username }, 'authentication refused');
+        const e = Object.assign(new Error('bad credentials'), { returnCode: 4 });
+        return done(e as never, false);
+      }
+      identities.set(client, { id: entry.id, role: entry.role });
+      done(null, true);
+    },
+    authorizePublish: (client, packet, cb) => {
+      if (!client) return cb(null);
+      const who = identities.get(client);
+      if (who === 'dev') return cb(null);
+      if (!who || !mayPublish(who, packet.topic)) {
+        metrics.aclDenied.inc({ action: 'publish' });
+        log.warn({ client: client.id, id: who && who.id, topic: packet.topic }, 'publish refused by ACL');
+        return cb(new Error('not authorized'));
+      }
+      cb(null);
+    },
+    authorizeSubscribe: (client, sub, cb) => {
+      const who = identities.get(client);
+      if (who === 'dev' || (who && maySubscribe(who, sub.topic))) return cb(null, sub);
+      metrics.aclDenied.inc({ action: 'subscribe' });
+      log.warn({ client: client.id, id: who && who.id, topic: sub.topic }, 'subscribe refused by ACL');
+      cb(new Error('not authorized'));
+    },
+  });
+
+  // --- bridge: CP → bus --------------------------------------------------------------------
+  const buffer = new ForwardBuffer(o.bufferMax);
+  const kafkaBus = o.kafka ? new KafkaBus(o.kafka, log.child({ part: 'kafka' })) : undefined;
+  let wake: (() => void) | undefined;
+  let closing = false;
+
+  const toBus = (topic: KafkaTopic, key: string, value: Buffer) => {
+    if (!kafkaBus) {
+      broker.publish({ cmd: 'publish', topic: embeddedBusTopic(topic, key), payload: value, qos: 1, retain: false, dup: false }, () => undefined);
+      metrics.bridged.inc({ topic });
+      return;
+    }
+    const before = buffer.shed;
+    buffer.push({ topic, key, value, droppable: topic === KAFKA_TOPICS.cpTelemetry });
+    if (buffer.shed > before) metrics.shed.inc(buffer.shed - before);
+    metrics.buffered.set(buffer.size);
+    wake?.();
+  };
+
+  const pump = async () => {
+    let attempt = 0;
+    let warned = false;
+    while (!closing) {
+      if (!buffer.size) { await new Promise<void>((r) => { wake = r; }); wake = undefined; continue; }
+      const batch = buffer.peek(500);
+      try {
+        // Per topic, in arrival order: kafkajs keeps the order of messages within one send.
+        const byTopic = new Map<string, Array<{ key: string; value: Buffer }>>();
+        for (const p of batch) byTopic.set(p.topic, [...(byTopic.get(p.topic) ?? []), { key: p.key, value: p.value }]);
+        for (const [topic, msgs] of byTopic) await kafkaBus!.publishBatch(topic as KafkaTopic, msgs);
+        for (const [topic, msgs] of byTopic) metrics.bridged.inc({ topic }, msgs.length);
+        buffer.ack(batch.length);
+        metrics.buffered.set(buffer.size);
+        if (warned) log.info({ buffered: buffer.size }, 'kafka reachable again, delivering buffered messages');
+        attempt = 0; warned = false;
+      } catch (err) {
+        if (!warned) { warned = true; log.warn({ err: errText(err), buffered: buffer.size }, 'kafka unavailable, buffering'); }
+        await sleep(backoffDelay(attempt++, 200, 5_000));
+      }
+    }
+  };
+
+  broker.on('publish', (packet, client) => {
+    if (!client) {
+      // Broker-side publish: only the embedded command topic matters here (services publish through a client).
+      return;
+    }
+    const cp = parseCpTopic(packet.topic);
+    if (cp && cp.channel !== 'cmd') return void onCpMessage(cp.cpId, cp.channel, packet.payload as Buffer);
+    const parts = packet.topic.split('/');
+    if (!kafkaBus && parts[0] === EMBEDDED_BUS_PREFIX && parts[1] === KAFKA_TOPICS.centralCommands && parts[2]) {
+      onCommand(parts[2], packet.payload as Buffer);
+    }
+  });
+
+  function onCpMessage(cpId: string, channel: CpChannel, payload: Buffer) {
+    metrics.received.inc({ channel });
+    const r = decode(CHANNEL_SCHEMA[channel], payload);
+    if (!r.ok) {
+      metrics.rejected.inc({ reason: r.error });
+      log.warn({ cp: cpId, channel, error: r.error, detail: r.detail.slice(0, 200) }, 'CP message rejected');
+      return;
+    }
+    const msg = r.value as { cp_id: string; type: string; seq?: number };
+    if (msg.cp_id !== cpId || msg.type !== CHANNEL_TYPE[channel]) {
+      metrics.rejected.inc({ reason: msg.cp_id !== cpId ? 'spoofed' : 'schema' });
+      log.warn({ cp: cpId, payload_cp: msg.cp_id, channel }, msg.cp_id !== cpId ? 'spoofed CP id rejected' : 'message type does not match topic');
+      return;
+    }
+    if (typeof msg.seq === 'number' && msg.type === 'status') lastSeq.set(cpId, Math.max(lastSeq.get(cpId) ?? 0, msg.seq));
+    toBus(CHANNEL_TO_KAFKA[channel], cpId, encode(r.value));
+  }
+
+  function onCommand(cpId: string, payload: Buffer) {
+    const r = decode(CentralCommandMsg, payload);
+    if (!r.ok || r.value.cp_id !== cpId) {
+      metrics.rejected.inc({ reason: r.ok ? 'spoofed' : r.error });
+      log.warn({ cp: cpId }, 'command rejected');
+      return;
+    }
+    broker.publish({ cmd: 'publish', topic: mqttTopics.command(cpId), payload: encode(r.value), qos: 1, retain: false, dup: false }, () => undefined);
+    metrics.commands.inc();
+  }
+
+  // A CP that goes away (crash, network, clean disconnect) always yields DISCONNECTED on cp.status.
+  broker.on('clientDisconnect', (client) => {
+    metrics.clients.dec();
+    const who = identities.get(client);
+    const cpId = who === 'dev' || !who ? devCpId(client) : who.role === 'cp' ? who.id : undefined;
+    if (!cpId || closing) return;
+    const seq = (lastSeq.get(cpId) ?? 0) + 1;
+    lastSeq.set(cpId, seq);
+    const status = BUS_SCHEMAS['cp.status'].parse({ v: 1, type: 'status', cp_id: cpId, state: 'DISCONNECTED', source: 'gateway', reason: 'connection lost', seq, ts: Date.now() });
+    log.info({ cp: cpId }, 'CP disconnected');
+    toBus(KAFKA_TOPICS.cpStatus, cpId, encode(status));
+  });
+  broker.on('client', () => metrics.clients.inc());
+  // In dev mode a CP is recognised by the id it published under.
+  const devCps = new WeakMap<Client, string>();
+  broker.on('publish', (packet, client) => { const cp = client && parseCpTopic(packet.topic); if (client && cp) devCps.set(client, cp.cpId); });
+  const devCpId = (client: Client) => devCps.get(client);
+
+  if (kafkaBus) {
+    kafkaBus.subscribe(KAFKA_TOPICS.centralCommands, (cmd, meta) => onCommand(meta.key, encode(cmd)), { group: 'evcharging-gateway' });
+    void kafkaBus.start().catch((err) => { if (!closing) log.error({ err: errText(err) }, 'kafka bus failed to start'); });
+    void pump();
+  }
+
+  // --- listeners -----------------------------------------------------------------------------
+  const mqttServer = net.createServer((s) => broker.handle(s));
+  await new Promise<void>((res, rej) => { mqttServer.once('error', rej); mqttServer.listen(o.mqttPort, o.host, () => res()); });
+  let tlsServer: tls.Server | undefined;
+  if (o.tls) {
+    tlsServer = tls.createServer({ cert: fs.readFileSync(o.tls.cert), key: fs.readFileSync(o.tls.key) }, (s) => broker.handle(s));
+    await new Promise<void>((res, rej) => { tlsServer!.once('error', rej); tlsServer!.listen(o.tls!.port, o.host, () => res()); });
+  }
+  const http = Fastify({ logger: false });
+  http.get('/health', async () => ({
+    status: 'ok', bus: kafkaBus ? 'kafka' : 'embedded', kafka: kafkaBus?.health(), buffered: buffer.size, clients: broker.connectedClients,
+  }));
+  http.get('/metrics', async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+  await http.listen({ port: o.httpPort, host: o.host });
+
+  const ports = {
+    mqttPort: (mqttServer.address() as net.AddressInfo).port,
+    httpPort: (http.server.address() as net.AddressInfo).port,
+    tlsPort: tlsServer ? (tlsServer.address() as net.AddressInfo).port : undefined,
+  };
+  log.info({ ...ports, mode: o.credentials ? 'auth' : 'dev', bus: kafkaBus ? 'kafka' : 'embedded' }, 'gateway listening');
+  if (!o.credentials) log.warn('DEV MODE: every client is admitted without credentials and ACLs are off; never use this in production');
+
+  return {
+    ...ports,
+    async close() {
+      closing = true;
+      wake?.();
+      await http.close();
+      await new Promise<void>((r) => broker.close(() => r()));
+      mqttServer.close(); tlsServer?.close();
+      await kafkaBus?.close();
+    },
+  };
+}
