@@ -1,0 +1,64 @@
+import http from 'node:http';
+import { z } from 'zod';
+import type { Logger } from '../../lib/log.js';
+import { ConflictError, type Network } from './network.js';
+import { UnknownComponentError } from './supervisor.js';
+
+/**
+ * The control endpoint of a running `evcharging up`: HTTP on 127.0.0.1 (EVCHARGING_CONTROL_PORT),
+ * so `add-cp`, `add-driver`, `crash`, `restart` and `status` in another terminal reach it.
+ * Loopback only: whoever can reach it can already kill these processes.
+ *
+ *   GET  /status                         → { network, components: [...] }
+ *   POST /cp      { id, kw?, price?, profile? }
+ *   POST /driver  { id }
+ *   POST /crash   { name? }              (no name: a random running component)
+ *   POST /restart { name }
+ */
+const AddCp = z.object({ id: z.string().min(1).max(64), kw: z.number().positive().optional(), price: z.number().nonnegative().optional(), profile: z.string().min(1).max(64).optional() }).strict();
+const AddDriver = z.object({ id: z.string().min(1).max(64) }).strict();
+const Crash = z.object({ name: z.string().min(1).max(128).optional() }).strict();
+const Restart = z.object({ name: z.string().min(1).max(128) }).strict();
+const MAX_BODY = 16 * 1024;
+
+export interface ControlServer { port: number; close(): Promise<void> }
+
+export async function startControlServer(net: Network, summary: () => Record<string, unknown>, host: string, port: number, log: Logger): Promise<ControlServer> {
+  let rejected = 0;
+  const routes: Record<string, (body: unknown) => Promise<[number, unknown]>> = {
+    'GET /status': async () => [200, { network: summary(), components: await net.report() }],
+    'POST /cp': async (b) => [201, await net.addCp(AddCp.parse(b))],
+    'POST /driver': async (b) => [201, { id: net.addDriver(AddDriver.parse(b).id) }],
+    'POST /crash': async (b) => [200, net.crash(Crash.parse(b).name)],
+    'POST /restart': async (b) => [200, await net.restart(Restart.parse(b).name)],
+  };
+  const server = http.createServer((req, res) => {
+    const send = (code: number, body: unknown) => {
+      if (code >= 400) { rejected++; log.warn({ method: req.method, url: req.url, code, error: (body as { error?: string }).error, rejected }, 'control request refused'); }
+      res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    };
+    const route = routes[`${req.method} ${req.url?.split('?')[0]}`];
+    if (!route) return send(404, { error: `no such endpoint: ${req.method} ${req.url}` });
+    let raw = '';
+    let tooBig = false;
+    req.setEncoding('utf8');
+    req.on('data', (d: string) => { raw += d; if (raw.length > MAX_BODY) { tooBig = true; req.destroy(); } });
+    req.on('end', () => {
+      if (tooBig) return;
+      let body: unknown = {};
+      if (raw.trim()) { try { body = JSON.parse(raw); } catch { return send(400, { error: 'body is not JSON' }); } }
+      route(body).then(([code, out]) => send(code, out), (err: unknown) => {
+        if (err instanceof z.ZodError) return send(400, { error: err.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ') });
+        if (err instanceof UnknownComponentError) return send(404, { error: err.message });
+        if (err instanceof ConflictError) return send(409, { error: err.message });
+        send(400, { error: (err as Error).message });
+      });
+    });
+    req.on('error', () => { /* client went away */ });
+  });
+  await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(port, host, () => resolve()); });
+  return {
+    port: (server.address() as { port: number }).port,
+    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+  };
+}

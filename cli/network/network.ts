@@ -1,0 +1,124 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Logger } from '../../lib/log.js';
+import { sleep } from '../../lib/backoff.js';
+import { probeHealth, type HealthResult } from './health-probe.js';
+import {
+  centralSpec, cpIdFrom, driverIdFrom, driverSpec, engineSpec, gatewaySpec, monitorSpec, pickHealthPort, pickRandom, requestLines,
+  type ComponentSpec, type CpSettings, type NetworkSettings,
+} from './plan.js';
+import type { ComponentStatus, Supervisor } from './supervisor.js';
+import { allocatePort } from './ports.js';
+
+export interface ComponentReport extends ComponentStatus { health: string }
+
+export class ConflictError extends Error {}
+
+/**
+ * The running network: the plan made real through the supervisor. Knows which CPs and
+ * drivers exist so new drivers are pointed at every CP (a newly added one first).
+ */
+export class Network {
+  private readonly cps: CpSettings[] = [];
+  private readonly drivers: string[] = [];
+
+  constructor(
+    readonly settings: NetworkSettings,
+    private readonly sup: Supervisor,
+    private readonly o: { healthBasePort: number; log: Logger; startTimeoutMs: number },
+  ) {
+    fs.mkdirSync(path.join(settings.dataDir, 'drivers'), { recursive: true });
+  }
+
+  /** Gateway, then central, each waited for on its own /health before the next starts. */
+  async startCore(signal?: AbortSignal): Promise<void> {
+    for (const spec of [gatewaySpec(this.settings), centralSpec(this.settings)]) {
+      this.sup.start(spec);
+      await this.waitHealthy(spec, signal);
+    }
+  }
+
+  async addCp(req: { id: string; kw?: number; price?: number; profile?: string }): Promise<CpSettings> {
+    const id = cpIdFrom(req.id);
+    if (this.sup.has(id)) throw new ConflictError(`${id} exists already`);
+    const used = new Set(this.cps.map((c) => c.healthPort));
+    const healthPort = this.o.healthBasePort === 0 ? await allocatePort(this.settings.host) : pickHealthPort(id, this.o.healthBasePort, used);
+    const cp: CpSettings = { id, healthPort, kw: req.kw, price: req.price, profile: req.profile };
+    this.cps.push(cp);
+    this.sup.start(engineSpec(this.settings, cp));
+    this.sup.start(monitorSpec(this.settings, cp));
+    // Drivers read their request file at each round: the new CP goes first for everyone.
+    this.drivers.forEach((d, i) => this.writeRequests(d, i, id));
+    this.o.log.info({ cp: id, healthPort, kw: cp.kw, price: cp.price }, 'CP added');
+    return cp;
+  }
+
+  addDriver(name: string): string {
+    const id = driverIdFrom(name);
+    if (this.sup.has(id)) throw new ConflictError(`${id} exists already`);
+    if (!this.cps.length) throw new ConflictError('there is no CP to drive to yet; add one with add-cp');
+    const index = this.drivers.push(id) - 1;
+    const file = this.writeRequests(id, index, this.cps.at(-1)!.id);
+    this.sup.start(driverSpec(this.settings, id, file));
+    this.o.log.info({ driver: id }, 'driver added');
+    return id;
+  }
+
+  /** SIGKILL a named component, or a random running one. */
+  crash(name?: string): { name: string; pid: number } {
+    const target = name ?? pickRandom(this.sup.status().filter((c) => c.state === 'running').map((c) => c.name));
+    if (!target) throw new ConflictError('nothing is running');
+    return { name: target, pid: this.sup.crash(this.resolve(target)) };
+  }
+
+  async restart(name: string): Promise<{ name: string; pid?: number }> {
+    const target = this.resolve(name);
+    return { name: target, pid: await this.sup.restart(target) };
+  }
+
+  async report(): Promise<ComponentReport[]> {
+    return Promise.all(this.sup.status().map(async (c) => {
+      const check = this.sup.spec(c.name)?.health;
+      let health = '-';
+      if (check && c.state === 'running') {
+        const r: HealthResult = await probeHealth(check);
+        health = r.ok ? 'ok' : `down (${r.reason})`;
+      }
+      return { ...c, health };
+    }));
+  }
+
+  cpIds(): string[] { return this.cps.map((c) => c.id); }
+
+  /** `11` names CP-011, `alice` names driver-alice: accept what an operator would type. */
+  private resolve(name: string): string {
+    if (this.sup.has(name)) return name;
+    for (const alias of [() => cpIdFrom(name), () => driverIdFrom(name)]) {
+      try { const n = alias(); if (this.sup.has(n)) return n; } catch { /* not that kind of name */ }
+    }
+    return name; // the supervisor reports it as unknown, with the known names
+  }
+
+  private writeRequests(driverId: string, index: number, first?: string): string {
+    const file = path.join(this.settings.dataDir, 'drivers', `${driverId}.txt`);
+    fs.writeFileSync(file, requestLines(this.cpIds(), index, first));
+    return file;
+  }
+
+  private async waitHealthy(spec: ComponentSpec, signal?: AbortSignal): Promise<void> {
+    const deadline = Date.now() + this.o.startTimeoutMs;
+    let said = false;
+    for (;;) {
+      const r = await probeHealth(spec.health!);
+      if (r.ok) { this.o.log.info({ component: spec.name }, 'healthy'); return; }
+      const st = this.sup.status().find((c) => c.name === spec.name);
+      if (st && st.state !== 'running') throw new StartError(`${spec.name} ended during start-up (${st.exit}); see its log in ${this.settings.dataDir}/logs/${spec.name}.log`);
+      if (signal?.aborted) throw new StartError('start-up interrupted');
+      if (Date.now() > deadline) throw new StartError(`${spec.name} was not healthy within ${this.o.startTimeoutMs / 1000}s (${r.reason})`);
+      if (!said) { this.o.log.info({ component: spec.name }, 'waiting for it to become healthy'); said = true; }
+      await sleep(200, signal);
+    }
+  }
+}
+
+export class StartError extends Error {}

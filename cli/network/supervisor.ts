@@ -1,0 +1,228 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from '../../lib/log.js';
+import { START_ORDER, type ComponentKind, type ComponentSpec } from './plan.js';
+
+export const CLI_ENTRY = fileURLToPath(new URL('../../bin/evcharging.js', import.meta.url));
+const ORPHAN_GUARD = new URL('./orphan-guard.mjs', import.meta.url).href;
+
+/**
+ * running: the process is alive; stopping: SIGTERM sent; stopped: ended because we stopped it;
+ * crashed: killed by a signal nobody here sent, or by `evcharging crash`; exited: ended on its own.
+ */
+export type RunState = 'running' | 'stopping' | 'stopped' | 'crashed' | 'exited';
+
+export interface ComponentStatus {
+  name: string;
+  kind: ComponentKind;
+  pid?: number;
+  state: RunState;
+  /** How many times it was started again (restart command or a driver's next round). */
+  restarts: number;
+  /** When the current state began (epoch ms). */
+  since: number;
+  /** How it ended, for stopped/crashed/exited: `code 1`, `SIGKILL`. */
+  exit?: string;
+}
+
+interface Entry {
+  spec: ComponentSpec;
+  child?: ChildProcess;
+  state: RunState;
+  restarts: number;
+  since: number;
+  exit?: string;
+  /** Why the next exit happens, when we caused it. */
+  expected: 'stop' | 'crash' | null;
+  exited?: Promise<void>;
+  again?: NodeJS.Timeout;
+}
+
+export interface SupervisorOptions {
+  cwd: string;
+  /** One log file per component: `<logDir>/<name>.log` holds every line it printed. */
+  logDir: string;
+  log: Logger;
+  /** Child log lines at or above this pino level (and any non-JSON stderr line) are echoed to our stdout. */
+  echoLevel: number;
+  stopTimeoutMs: number;
+  /** Extra environment for every child. */
+  env?: Record<string, string>;
+}
+
+/**
+ * Runs `evcharging <subcommand>` children, each in its own process group (so a signal can
+ * reach its whole tree and a terminal's Ctrl-C reaches only us), tracks pid and state, stops
+ * them with SIGTERM then SIGKILL after a deadline, and starts them again on request.
+ */
+export class Supervisor {
+  private readonly entries = new Map<string, Entry>();
+  private shuttingDown = false;
+
+  constructor(private readonly o: SupervisorOptions) {
+    fs.mkdirSync(o.logDir, { recursive: true });
+  }
+
+  has(name: string): boolean { return this.entries.has(name); }
+  spec(name: string): ComponentSpec | undefined { return this.entries.get(name)?.spec; }
+  specs(): ComponentSpec[] { return [...this.entries.values()].map((e) => e.spec); }
+
+  /** Registers a component and starts it. */
+  start(spec: ComponentSpec): void {
+    if (this.entries.has(spec.name)) throw new Error(`component ${spec.name} exists already`);
+    const entry: Entry = { spec, state: 'stopped', restarts: 0, since: Date.now(), expected: null };
+    this.entries.set(spec.name, entry);
+    this.spawn(entry);
+  }
+
+  status(): ComponentStatus[] {
+    return [...this.entries.values()].map((e) => ({
+      name: e.spec.name, kind: e.spec.kind, pid: e.state === 'running' || e.state === 'stopping' ? e.child?.pid : undefined,
+      state: e.state, restarts: e.restarts, since: e.since, exit: e.exit,
+    }));
+  }
+
+  /** SIGKILL to the component's process group, as a crash would; returns the pid killed. */
+  crash(name: string): number {
+    const e = this.get(name);
+    const pid = e.child?.pid;
+    if (!alive(e) || pid === undefined) throw new Error(`${name} is not running (${e.state})`);
+    e.expected = 'crash';
+    killGroup(pid, 'SIGKILL');
+    this.o.log.warn({ component: name, pid }, 'crashed on request (SIGKILL)');
+    return pid;
+  }
+
+  /** Stops (gracefully) if running, then starts it again with the same arguments. */
+  async restart(name: string): Promise<number | undefined> {
+    const e = this.get(name);
+    await this.stopEntry(e);
+    e.restarts++;
+    this.spawn(e);
+    return e.child?.pid;
+  }
+
+  async stop(name: string): Promise<void> { await this.stopEntry(this.get(name)); }
+
+  /** Stops everything: drivers first, the gateway last; each kind in parallel. */
+  async stopAll(): Promise<void> {
+    this.shuttingDown = true;
+    for (const kind of [...START_ORDER].reverse()) {
+      await Promise.all([...this.entries.values()].filter((e) => e.spec.kind === kind).map((e) => this.stopEntry(e)));
+    }
+  }
+
+  /** Last resort (our own process is exiting): SIGKILL every group still alive, synchronously. */
+  killAllNow(): void {
+    for (const e of this.entries.values()) if (alive(e) && e.child?.pid) killGroup(e.child.pid, 'SIGKILL');
+  }
+
+  private get(name: string): Entry {
+    const e = this.entries.get(name);
+    if (!e) throw new UnknownComponentError(name, [...this.entries.keys()]);
+    return e;
+  }
+
+  private spawn(e: Entry): void {
+    clearTimeout(e.again);
+    const child = spawn(process.execPath, ['--import', ORPHAN_GUARD, CLI_ENTRY, ...e.spec.args], {
+      cwd: this.o.cwd,
+      detached: true, // own process group: kill(-pid) reaches its tree, terminal signals do not
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...this.o.env, EVCHARGING_SUPERVISOR_PID: String(process.pid) },
+    });
+    e.child = child;
+    e.state = 'running';
+    e.since = Date.now();
+    e.exit = undefined;
+    e.expected = null;
+    const file = fs.createWriteStream(path.join(this.o.logDir, `${e.spec.name}.log`), { flags: 'a' });
+    file.on('error', (err) => this.o.log.warn({ component: e.spec.name, err: err.message }, 'cannot write component log'));
+    this.pipeLines(e.spec.name, child.stdout!, file, false);
+    this.pipeLines(e.spec.name, child.stderr!, file, true);
+    e.exited = new Promise<void>((resolve) => {
+      child.once('error', (err) => {
+        this.o.log.error({ component: e.spec.name, err: err.message }, 'could not start');
+        if (child.pid === undefined) { e.state = 'exited'; e.exit = err.message; file.end(); resolve(); }
+      });
+      child.once('exit', (code, signal) => {
+        file.end();
+        if (child.pid) killGroup(child.pid, 'SIGKILL'); // anything left in its group goes with it
+        this.onExit(e, code, signal);
+        resolve();
+      });
+    });
+    this.o.log.info({ component: e.spec.name, pid: child.pid }, 'started');
+  }
+
+  private onExit(e: Entry, code: number | null, signal: NodeJS.Signals | null): void {
+    e.since = Date.now();
+    e.exit = signal ?? `code ${code}`;
+    const name = e.spec.name;
+    if (e.expected === 'stop') { e.state = 'stopped'; return; }
+    if (e.expected === 'crash' || signal) {
+      e.state = 'crashed';
+      if (e.expected !== 'crash') this.o.log.warn({ component: name, signal }, 'component died');
+      return;
+    }
+    e.state = 'exited';
+    if (code !== 0) { this.o.log.warn({ component: name, code }, 'component exited with an error; see its log'); return; }
+    if (e.spec.again && !this.shuttingDown) {
+      e.again = setTimeout(() => { if (!this.shuttingDown && e.state === 'exited') { e.restarts++; this.spawn(e); } }, 1_000);
+    }
+  }
+
+  private async stopEntry(e: Entry): Promise<void> {
+    clearTimeout(e.again);
+    const pid = e.child?.pid;
+    if (!alive(e) || pid === undefined) return;
+    e.expected = 'stop';
+    e.state = 'stopping';
+    killGroup(pid, 'SIGTERM');
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'late'>((r) => { timer = setTimeout(() => r('late'), this.o.stopTimeoutMs); });
+    if ((await Promise.race([e.exited!.then(() => 'ok' as const), deadline])) === 'late') {
+      this.o.log.warn({ component: e.spec.name, pid }, 'did not stop in time, SIGKILL');
+      killGroup(pid, 'SIGKILL');
+      await e.exited;
+    }
+    clearTimeout(timer);
+  }
+
+  private pipeLines(name: string, stream: NodeJS.ReadableStream, file: fs.WriteStream, isStderr: boolean): void {
+    let buf = '';
+    stream.setEncoding('utf8');
+    const line = (l: string) => {
+      if (!l) return;
+      file.write(l + '\n');
+      if (this.shouldEcho(l, isStderr)) process.stdout.write(l.startsWith('{') ? l + '\n' : `[${name}] ${l}\n`);
+    };
+    stream.on('data', (chunk: string) => {
+      buf += chunk;
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) { line(buf.slice(0, i)); buf = buf.slice(i + 1); }
+    });
+    stream.on('end', () => { line(buf); buf = ''; });
+  }
+
+  private shouldEcho(l: string, isStderr: boolean): boolean {
+    if (l.startsWith('{')) {
+      try { return Number((JSON.parse(l) as { level?: unknown }).level) >= this.o.echoLevel; } catch { /* not JSON after all */ }
+    }
+    return isStderr;
+  }
+}
+
+export class UnknownComponentError extends Error {
+  constructor(name: string, known: string[]) {
+    super(`no component named ${JSON.stringify(name)} (known: ${known.join(', ')})`);
+  }
+}
+
+const alive = (e: Entry) => e.state === 'running' || e.state === 'stopping';
+
+function killGroup(pid: number, signal: NodeJS.Signals): void {
+  try { process.kill(-pid, signal); } catch { /* the group is gone already */ }
+}
