@@ -6,7 +6,7 @@ import type { Logger } from '../../lib/log.js';
 import { START_ORDER, type ComponentKind, type ComponentSpec } from './plan.js';
 
 export const CLI_ENTRY = fileURLToPath(new URL('../../bin/evcharging.js', import.meta.url));
-const ORPHAN_GUARD = new URL('./orphan-guard.mjs', import.meta.url).href;
+export const ORPHAN_GUARD = new URL('./orphan-guard.mjs', import.meta.url).href;
 
 /**
  * running: the process is alive; stopping: SIGTERM sent; stopped: ended because we stopped it;
@@ -38,6 +38,10 @@ interface Entry {
   expected: 'stop' | 'crash' | null;
   exited?: Promise<void>;
   again?: NodeJS.Timeout;
+  logFile: string;
+  /** How far the log file has been read, and an unfinished last line. */
+  offset: number;
+  partial: string;
 }
 
 export interface SupervisorOptions {
@@ -45,11 +49,13 @@ export interface SupervisorOptions {
   /** One log file per component: `<logDir>/<name>.log` holds every line it printed. */
   logDir: string;
   log: Logger;
-  /** Child log lines at or above this pino level (and any non-JSON stderr line) are echoed to our stdout. */
+  /** Child log lines at or above this pino level (and any non-JSON line) are echoed to our stdout. */
   echoLevel: number;
   stopTimeoutMs: number;
   /** Extra environment for every child. */
   env?: Record<string, string>;
+  /** Node arguments before the component's own (default: the orphan guard and the `evcharging` entry). */
+  entry?: string[];
 }
 
 /**
@@ -61,8 +67,12 @@ export class Supervisor {
   private readonly entries = new Map<string, Entry>();
   private shuttingDown = false;
 
+  private readonly follower: NodeJS.Timeout;
+
   constructor(private readonly o: SupervisorOptions) {
     fs.mkdirSync(o.logDir, { recursive: true });
+    this.follower = setInterval(() => { for (const e of this.entries.values()) if (alive(e)) this.follow(e); }, 250);
+    this.follower.unref();
   }
 
   has(name: string): boolean { return this.entries.has(name); }
@@ -72,7 +82,9 @@ export class Supervisor {
   /** Registers a component and starts it. */
   start(spec: ComponentSpec): void {
     if (this.entries.has(spec.name)) throw new Error(`component ${spec.name} exists already`);
-    const entry: Entry = { spec, state: 'stopped', restarts: 0, since: Date.now(), expected: null };
+    const logFile = path.join(this.o.logDir, `${spec.name}.log`);
+    const offset = fs.existsSync(logFile) ? fs.statSync(logFile).size : 0;
+    const entry: Entry = { spec, state: 'stopped', restarts: 0, since: Date.now(), expected: null, logFile, offset, partial: '' };
     this.entries.set(spec.name, entry);
     this.spawn(entry);
   }
@@ -109,6 +121,7 @@ export class Supervisor {
   /** Stops everything: drivers first, the gateway last; each kind in parallel. */
   async stopAll(): Promise<void> {
     this.shuttingDown = true;
+    clearInterval(this.follower);
     for (const kind of [...START_ORDER].reverse()) {
       await Promise.all([...this.entries.values()].filter((e) => e.spec.kind === kind).map((e) => this.stopEntry(e)));
     }
@@ -127,10 +140,13 @@ export class Supervisor {
 
   private spawn(e: Entry): void {
     clearTimeout(e.again);
-    const child = spawn(process.execPath, ['--import', ORPHAN_GUARD, CLI_ENTRY, ...e.spec.args], {
+    // The child writes straight into its log file, not into a pipe to us: if we die, its output
+    // (and its graceful shutdown) does not break on a closed pipe. We follow the file instead.
+    const out = fs.openSync(e.logFile, 'a');
+    const child = spawn(process.execPath, [...(this.o.entry ?? ['--import', ORPHAN_GUARD, CLI_ENTRY]), ...e.spec.args], {
       cwd: this.o.cwd,
       detached: true, // own process group: kill(-pid) reaches its tree, terminal signals do not
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', out, out],
       env: { ...process.env, ...this.o.env, EVCHARGING_SUPERVISOR_PID: String(process.pid) },
     });
     e.child = child;
@@ -138,18 +154,15 @@ export class Supervisor {
     e.since = Date.now();
     e.exit = undefined;
     e.expected = null;
-    const file = fs.createWriteStream(path.join(this.o.logDir, `${e.spec.name}.log`), { flags: 'a' });
-    file.on('error', (err) => this.o.log.warn({ component: e.spec.name, err: err.message }, 'cannot write component log'));
-    this.pipeLines(e.spec.name, child.stdout!, file, false);
-    this.pipeLines(e.spec.name, child.stderr!, file, true);
+    fs.closeSync(out);
     e.exited = new Promise<void>((resolve) => {
       child.once('error', (err) => {
         this.o.log.error({ component: e.spec.name, err: err.message }, 'could not start');
-        if (child.pid === undefined) { e.state = 'exited'; e.exit = err.message; file.end(); resolve(); }
+        if (child.pid === undefined) { e.state = 'exited'; e.exit = err.message; resolve(); }
       });
       child.once('exit', (code, signal) => {
-        file.end();
         if (child.pid) killGroup(child.pid, 'SIGKILL'); // anything left in its group goes with it
+        this.follow(e);
         this.onExit(e, code, signal);
         resolve();
       });
@@ -191,27 +204,32 @@ export class Supervisor {
     clearTimeout(timer);
   }
 
-  private pipeLines(name: string, stream: NodeJS.ReadableStream, file: fs.WriteStream, isStderr: boolean): void {
-    let buf = '';
-    stream.setEncoding('utf8');
-    const line = (l: string) => {
-      if (!l) return;
-      file.write(l + '\n');
-      if (this.shouldEcho(l, isStderr)) process.stdout.write(l.startsWith('{') ? l + '\n' : `[${name}] ${l}\n`);
-    };
-    stream.on('data', (chunk: string) => {
-      buf += chunk;
-      let i;
-      while ((i = buf.indexOf('\n')) >= 0) { line(buf.slice(0, i)); buf = buf.slice(i + 1); }
-    });
-    stream.on('end', () => { line(buf); buf = ''; });
+  /** Reads what a component appended to its log since last time and echoes the lines that matter. */
+  private follow(e: Entry): void {
+    let fd: number | undefined;
+    try {
+      fd = fs.openSync(e.logFile, 'r');
+      const size = fs.fstatSync(fd).size;
+      if (size <= e.offset) return;
+      const buf = Buffer.alloc(Math.min(size - e.offset, 1 << 20));
+      const n = fs.readSync(fd, buf, 0, buf.length, e.offset);
+      e.offset += n;
+      const lines = (e.partial + buf.subarray(0, n).toString('utf8')).split('\n');
+      e.partial = lines.pop()!;
+      for (const l of lines) if (l && this.shouldEcho(l)) process.stdout.write(l.startsWith('{') ? l + '\n' : `[${e.spec.name}] ${l}\n`);
+    } catch (err) {
+      this.o.log.warn({ component: e.spec.name, err: (err as Error).message }, 'cannot read component log');
+    } finally {
+      if (fd !== undefined) fs.closeSync(fd);
+    }
   }
 
-  private shouldEcho(l: string, isStderr: boolean): boolean {
+  /** Pino lines at or above the echo level, and any line that is not pino's (e.g. a one-line config error). */
+  private shouldEcho(l: string): boolean {
     if (l.startsWith('{')) {
       try { return Number((JSON.parse(l) as { level?: unknown }).level) >= this.o.echoLevel; } catch { /* not JSON after all */ }
     }
-    return isStderr;
+    return this.o.echoLevel !== Infinity;
   }
 }
 
