@@ -263,7 +263,8 @@ describe('Dockerfile', () => {
     for (const f of froms) expect(f).toMatch(/^FROM node:20[-.\w]*-slim\b/);
     const user = lines.findIndex((l) => /^USER /.test(l));
     expect(lines[user]).toMatch(/^USER (node|\d{4,})$/);
-    expect(user).toBeGreaterThan(lines.findLastIndex((l) => /^FROM /.test(l)));
+    const lastFrom = lines.map((l) => /^FROM /.test(l)).lastIndexOf(true);
+    expect(user).toBeGreaterThan(lastFrom);
     expect(lines.find((l) => l.startsWith('ENTRYPOINT'))).toBe('ENTRYPOINT ["node", "bin/evcharging.js"]');
     expect(text).toMatch(/npm ci --omit=dev/);
   });
