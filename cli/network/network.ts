@@ -25,7 +25,7 @@ export class Network {
   constructor(
     readonly settings: NetworkSettings,
     private readonly sup: Supervisor,
-    private readonly o: { healthBasePort: number; log: Logger; startTimeoutMs: number },
+    private readonly o: { healthBasePort: number; log: Logger; startTimeoutMs: number; /** Other ports of ours (the control port). */ reservedPorts: number[] },
   ) {
     fs.mkdirSync(path.join(settings.dataDir, 'drivers'), { recursive: true });
   }
@@ -41,7 +41,8 @@ export class Network {
   async addCp(req: { id: string; kw?: number; price?: number; profile?: string }): Promise<CpSettings> {
     const id = cpIdFrom(req.id);
     if (this.sup.has(id)) throw new ConflictError(`${id} exists already`);
-    const used = new Set(this.cps.map((c) => c.healthPort));
+    const s = this.settings;
+    const used = new Set([...this.cps.map((c) => c.healthPort), s.gatewayMqttPort, s.gatewayHttpPort, s.centralPort, ...this.o.reservedPorts]);
     const healthPort = this.o.healthBasePort === 0 ? await allocatePort(this.settings.host) : pickHealthPort(id, this.o.healthBasePort, used);
     const cp: CpSettings = { id, healthPort, kw: req.kw, price: req.price, profile: req.profile };
     this.cps.push(cp);

@@ -81,6 +81,7 @@ export class Supervisor {
 
   /** Registers a component and starts it. */
   start(spec: ComponentSpec): void {
+    if (this.shuttingDown) throw new Error('the network is shutting down');
     if (this.entries.has(spec.name)) throw new Error(`component ${spec.name} exists already`);
     const logFile = path.join(this.o.logDir, `${spec.name}.log`);
     const offset = fs.existsSync(logFile) ? fs.statSync(logFile).size : 0;
@@ -111,6 +112,7 @@ export class Supervisor {
   async restart(name: string): Promise<number | undefined> {
     const e = this.get(name);
     await this.stopEntry(e);
+    if (this.shuttingDown) throw new Error('the network is shutting down');
     e.restarts++;
     this.spawn(e);
     return e.child?.pid;

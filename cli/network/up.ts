@@ -4,7 +4,6 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from '../../lib/log.js';
 import { errText } from '../../lib/log.js';
-import { onShutdown } from '../../lib/lifecycle.js';
 import { ConfigError } from '../options.js';
 import { startControlServer } from './control-server.js';
 import { Network, StartError } from './network.js';
@@ -57,7 +56,7 @@ export async function runUp(o: UpOptions, log: Logger): Promise<void> {
     cwd: process.cwd(), logDir: path.join(settings.dataDir, 'logs'), log,
     echoLevel: PINO_LEVELS[o.childLogs] ?? 40, stopTimeoutMs: o.stopTimeoutS * 1000,
   });
-  const network = new Network(settings, sup, { healthBasePort: o.healthBasePort, log, startTimeoutMs: o.startTimeoutS * 1000 });
+  const network = new Network(settings, sup, { healthBasePort: o.healthBasePort, log, startTimeoutMs: o.startTimeoutS * 1000, reservedPorts: [o.controlPort] });
   const dashboard = `${centralUrl(settings)}/`;
   const summary = () => ({
     dashboard, bus: settings.kafkaBootstrap ? `kafka ${settings.kafkaBootstrap.join(',')}` : 'embedded',
@@ -68,15 +67,19 @@ export async function runUp(o: UpOptions, log: Logger): Promise<void> {
     throw new ConfigError(`--control-port (EVCHARGING_CONTROL_PORT) ${o.controlPort}: ${errText(err)}; is another \`evcharging up\` running?`);
   });
   const starting = new AbortController();
-  // Closers run in reverse: the control endpoint goes first, then the components, drivers first.
-  onShutdown(log, [() => sup.stopAll(), () => control.close(), () => starting.abort()], (o.stopTimeoutS * 6 + 5) * 1000);
-  process.once('exit', () => sup.killAllNow()); // a second Ctrl-C exits at once: take the children along
+  onStopSignals(log, async () => {
+    starting.abort();
+    await control.close();
+    await sup.stopAll(); // drivers first, the gateway last
+  }, (o.stopTimeoutS * 6 + 5) * 1000);
+  process.once('exit', () => sup.killAllNow()); // whatever way we exit, the children go with us
 
   log.info({ bus: summary().bus, data_dir: settings.dataDir, control_port: control.port }, 'starting the network');
   try {
     await network.startCore(starting.signal);
-    for (let i = 0; i < o.cps; i++) await network.addCp({ id: cpIdForIndex(i) });
-    for (let i = 0; i < o.drivers; i++) network.addDriver(driverIdForIndex(i));
+    for (let i = 0; i < o.cps && !starting.signal.aborted; i++) await network.addCp({ id: cpIdForIndex(i) });
+    for (let i = 0; i < o.drivers && !starting.signal.aborted; i++) network.addDriver(driverIdForIndex(i));
+    if (starting.signal.aborted) return;
   } catch (err) {
     if (starting.signal.aborted) return; // Ctrl-C during start-up: shutdown is under way
     log.error({ err: errText(err) }, 'the network did not start; stopping what did');
@@ -87,6 +90,27 @@ export async function runUp(o: UpOptions, log: Logger): Promise<void> {
   log.info({ dashboard, admin_token: settings.adminToken, control_port: control.port, cps: o.cps, drivers: o.drivers }, `network up: dashboard at ${dashboard}`);
   if (!(process.stdout.isTTY)) return;
   process.stdout.write(`\n  dashboard   ${dashboard}\n  admin token ${settings.adminToken}\n  logs        ${path.join(settings.dataDir, 'logs')}\n  try         evcharging status | add-cp 11 --kw 75 --price 0.38 | add-driver frank | crash | restart CP-002\n  stop        Ctrl-C\n\n`);
+}
+
+/**
+ * Ctrl-C, SIGTERM, a closed terminal: stop gracefully, once. Under `npm start` one Ctrl-C
+ * arrives twice (from the terminal, and forwarded by npm), so a repeat within 2 s is the same
+ * request; a later one means "now": exit at once, and the exit hook SIGKILLs the components.
+ */
+function onStopSignals(log: Logger, stop: () => Promise<void>, deadlineMs: number): void {
+  let firstAt = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (firstAt) {
+      if (Date.now() - firstAt < 2_000) return;
+      log.warn({ signal }, 'second signal: killing every component now');
+      process.exit(130);
+    }
+    firstAt = Date.now();
+    log.info({ signal }, 'shutting down');
+    setTimeout(() => { log.warn('shutdown deadline passed, killing what is left'); process.exit(1); }, deadlineMs).unref();
+    stop().then(() => { log.info('stopped'); process.exit(0); }, (err: unknown) => { log.warn({ err: errText(err) }, 'error while stopping'); process.exit(1); });
+  };
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, onSignal);
 }
 
 export { StartError };
