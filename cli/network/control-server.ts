@@ -26,10 +26,10 @@ export interface ControlServer { port: number; close(): Promise<void> }
 export async function startControlServer(net: Network, summary: () => Record<string, unknown>, host: string, port: number, log: Logger): Promise<ControlServer> {
   let rejected = 0;
   const routes: Record<string, (body: unknown) => Promise<[number, unknown]>> = {
-    'GET /status': async () => [200, { network: summary(), components: await net.report() }],
+    'GET /status': async () => [200, { network: { ...summary(), refused_control_requests: rejected }, components: await net.report() }],
     'POST /cp': async (b) => [201, await net.addCp(AddCp.parse(b))],
     'POST /driver': async (b) => [201, { id: net.addDriver(AddDriver.parse(b).id) }],
-    'POST /crash': async (b) => [200, net.crash(Crash.parse(b).name)],
+    'POST /crash': async (b) => [200, await net.crash(Crash.parse(b).name)],
     'POST /restart': async (b) => [200, await net.restart(Restart.parse(b).name)],
   };
   const server = http.createServer((req, res) => {
@@ -42,7 +42,11 @@ export async function startControlServer(net: Network, summary: () => Record<str
     let raw = '';
     let tooBig = false;
     req.setEncoding('utf8');
-    req.on('data', (d: string) => { raw += d; if (raw.length > MAX_BODY) { tooBig = true; req.destroy(); } });
+    req.on('data', (d: string) => {
+      if (tooBig) return;
+      raw += d;
+      if (raw.length > MAX_BODY) { tooBig = true; res.setHeader('connection', 'close'); send(413, { error: `body larger than ${MAX_BODY} bytes` }); }
+    });
     req.on('end', () => {
       if (tooBig) return;
       let body: unknown = {};

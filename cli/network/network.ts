@@ -66,10 +66,11 @@ export class Network {
   }
 
   /** SIGKILL a named component, or a random running one. */
-  crash(name?: string): { name: string; pid: number } {
+  async crash(name?: string): Promise<{ name: string; pid: number }> {
     const target = name ?? pickRandom(this.sup.status().filter((c) => c.state === 'running').map((c) => c.name));
     if (!target) throw new ConflictError('nothing is running');
-    return { name: target, pid: this.sup.crash(this.resolve(target)) };
+    const resolved = this.resolve(target);
+    return { name: resolved, pid: await this.sup.crash(resolved) };
   }
 
   async restart(name: string): Promise<{ name: string; pid?: number }> {

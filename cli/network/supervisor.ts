@@ -97,14 +97,15 @@ export class Supervisor {
     }));
   }
 
-  /** SIGKILL to the component's process group, as a crash would; returns the pid killed. */
-  crash(name: string): number {
+  /** SIGKILL to the component's process group, as a crash would; resolves with the pid once it is gone. */
+  async crash(name: string): Promise<number> {
     const e = this.get(name);
     const pid = e.child?.pid;
     if (!alive(e) || pid === undefined) throw new Error(`${name} is not running (${e.state})`);
     e.expected = 'crash';
     killGroup(pid, 'SIGKILL');
     this.o.log.warn({ component: name, pid }, 'crashed on request (SIGKILL)');
+    await e.exited;
     return pid;
   }
 

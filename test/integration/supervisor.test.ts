@@ -40,11 +40,10 @@ describe('supervisor (real evcharging children)', () => {
     expect(first.pid).toBeGreaterThan(0);
     await waitFor(async () => (await probeHealth(health)).ok, { timeoutMs: 30_000, what: 'gateway healthy' });
 
-    expect(sup.crash('gw')).toBe(first.pid);
-    await waitFor(() => sup.status()[0]!.state === 'crashed', { timeoutMs: 10_000, what: 'crashed state' });
+    expect(await sup.crash('gw')).toBe(first.pid);
     expect(sup.status()[0]).toMatchObject({ state: 'crashed', exit: 'SIGKILL', pid: undefined });
     expect(isAlive(first.pid!)).toBe(false);
-    expect(() => sup.crash('gw')).toThrow(/not running/);
+    await expect(sup.crash('gw')).rejects.toThrow(/not running/);
 
     const pid2 = await sup.restart('gw');
     expect(pid2).not.toBe(first.pid);
@@ -59,7 +58,7 @@ describe('supervisor (real evcharging children)', () => {
     expect(log).toMatch(/"msg":"shutting down"/);
     expect(log).toMatch(/"msg":"stopped"/);
     expect(log.match(/"msg":"gateway listening"/g)).toHaveLength(2);
-    expect(() => sup.crash('nope')).toThrow(UnknownComponentError);
+    await expect(sup.crash('nope')).rejects.toThrow(UnknownComponentError);
   });
 
   it('SIGKILLs a component that ignores SIGTERM once the stop deadline passes', async () => {
