@@ -1,9 +1,33 @@
 import type { Command } from 'commander';
+import { opt, parsePort, parsePositiveInt, parsePositiveNumber, parseNonNegNumber, parseUrl, ConfigError } from '../options.js';
 
-// Placeholder until this command is built.
+/** `evcharging fleet`: many simulated CPs in one process, each with its own MQTT connection and health port. */
 export default function register(program: Command): void {
-  program.command('fleet').description('run many simulated CPs in one process (not built yet)').action(() => {
-    process.stderr.write('evcharging fleet: not built yet\n');
-    process.exit(1);
-  });
+  program.command('fleet').description('run many simulated CPs in one process, each with its own MQTT connection and health port')
+    .addOption(opt('--count <n>', 'how many CPs', 'FLEET_COUNT', parsePositiveInt, 100))
+    .addOption(opt('--mqtt <url>', 'gateway MQTT URL (the gateway must admit the fleet: dev mode)', 'FLEET_MQTT', parseUrl(['mqtt', 'mqtts']), 'mqtt://localhost:1883'))
+    .addOption(opt('--id-prefix <prefix>', 'CP ids are <prefix>0001, <prefix>0002 …', 'FLEET_ID_PREFIX', undefined, 'FLEET-'))
+    .addOption(opt('--first <n>', 'number of the first CP', 'FLEET_FIRST', parsePositiveInt, 1))
+    .addOption(opt('--profile <name>', 'hardware profile of every CP (a sim profile)', 'FLEET_PROFILE', undefined, 'ac-22kw'))
+    .addOption(opt('--kw <kw>', 'rated power override', 'FLEET_KW', parsePositiveNumber))
+    .addOption(opt('--price <eur>', 'price override, €/kWh', 'FLEET_PRICE', parseNonNegNumber))
+    .addOption(opt('--speed <x>', 'simulation speed (1 = real time)', 'FLEET_SPEED', parsePositiveNumber, 60))
+    .addOption(opt('--health-host <host>', 'address the health ports listen on (and are announced at)', 'FLEET_HEALTH_HOST', undefined, '127.0.0.1'))
+    .addOption(opt('--health-base-port <port>', 'CP i gets health port base+i (0: any free ports; see --ports-file)', 'FLEET_HEALTH_BASE_PORT', parsePort, 0))
+    .addOption(opt('--http-port <port>', 'serve GET /health and GET /cps (CP ids and health ports) here', 'FLEET_HTTP_PORT', parsePort))
+    .addOption(opt('--ports-file <file>', 'write {cp id: health port} here once every CP started (for monitors)', 'FLEET_PORTS_FILE'))
+    .addOption(opt('--ramp-per-s <n>', 'CPs started per second (no connect storm at the gateway)', 'FLEET_RAMP_PER_S', parsePositiveInt, 200))
+    .addOption(opt('--tick-ms <ms>', 'engine loop period, shared by the whole fleet', 'FLEET_TICK_MS', parsePositiveInt, 500))
+    .addOption(opt('--stats-s <s>', 'log a summary (connected, states, CPU, memory) this often', 'FLEET_STATS_S', parsePositiveInt, 10))
+    .addOption(opt('--cp-log-level <level>', 'log level of the CPs themselves (the fleet logs its summaries at LOG_LEVEL)', 'FLEET_CP_LOG_LEVEL', undefined, 'warn')
+      .choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']))
+    .action(async (o) => {
+      if (o.healthBasePort && o.healthBasePort + o.count - 1 > 65535) throw new ConfigError(`--health-base-port ${o.healthBasePort} + --count ${o.count} goes past port 65535`);
+      const { createLogger } = await import('../../lib/log.js');
+      const { runFleet } = await import('../fleet/run-fleet.js');
+      const log = createLogger('fleet');
+      const cpLog = createLogger('fleet-cp');
+      cpLog.level = o.cpLogLevel;
+      await runFleet(o, log, cpLog);
+    });
 }

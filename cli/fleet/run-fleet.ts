@@ -1,0 +1,107 @@
+import http from 'node:http';
+import fs from 'node:fs';
+import type { Logger } from '../../lib/log.js';
+import { errText } from '../../lib/log.js';
+import { onShutdown } from '../../lib/lifecycle.js';
+import { loadProfile, withOverrides } from '../../hw-profiles/profile.js';
+import { startCpNode, type CpNode } from '../../firmware/cp-node.js';
+import { TickScheduler } from './scheduler.js';
+
+export interface FleetOptions {
+  count: number;
+  mqtt: string;
+  idPrefix: string;
+  first: number;
+  profile: string;
+  kw?: number;
+  price?: number;
+  speed: number;
+  healthHost: string;
+  /** 0: each CP gets any free port; N: CP i gets N+i. */
+  healthBasePort: number;
+  httpPort?: number;
+  portsFile?: string;
+  rampPerS: number;
+  tickMs: number;
+  statsS: number;
+}
+
+export const fleetId = (prefix: string, n: number) => `${prefix}${String(n).padStart(4, '0')}`;
+
+/**
+ * `evcharging fleet`: many complete CPs in one process — the firmware's own CP node (HAL,
+ * engine, MQTT link, health port) each — driven by one shared tick scheduler instead of a
+ * timer per engine. Started at a bounded rate so the gateway is not hit by a connect storm.
+ */
+export async function runFleet(o: FleetOptions, log: Logger, cpLog: Logger): Promise<void> {
+  const profile = withOverrides(loadProfile(o.profile), { kw: o.kw, price: o.price });
+  const scheduler = new TickScheduler(o.tickMs, Math.max(1, Math.min(20, Math.round(o.tickMs / 25))));
+  const nodes: CpNode[] = [];
+  const failed: string[] = [];
+  let stopping = false;
+  let server: http.Server | undefined;
+
+  // Closers run in reverse: stop starting more, close every CP (each leaves DISCONNECTED), then the HTTP port.
+  onShutdown(log, [
+    () => new Promise<void>((r) => (server ? server.close(() => r()) : r())),
+    async () => { scheduler.stop(); await Promise.all(nodes.map((n) => n.close().catch(() => undefined))); },
+    () => { stopping = true; },
+  ], 30_000);
+
+  const summary = () => {
+    const connected = nodes.filter((n) => n.link.connected).length;
+    const states: Record<string, number> = {};
+    for (const n of nodes) states[n.engine.state] = (states[n.engine.state] ?? 0) + 1;
+    const mem = process.memoryUsage();
+    return { count: o.count, started: nodes.length, failed: failed.length, connected, states, rss_mb: Math.round(mem.rss / 1e6), heap_mb: Math.round(mem.heapUsed / 1e6) };
+  };
+
+  if (o.httpPort !== undefined) {
+    server = http.createServer((req, res) => {
+      const route = req.url?.split('?')[0];
+      const send = (code: number, body: unknown) => res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+      if (route === '/health') return send(200, { status: 'ok', ...summary() });
+      if (route === '/cps') return send(200, nodes.map((n) => ({ cp_id: n.engine.cpId, health_port: n.health.port, state: n.engine.state, connected: n.link.connected })));
+      send(404, { error: 'try /health or /cps' });
+    });
+    await new Promise<void>((resolve, reject) => { server!.once('error', reject); server!.listen(o.httpPort, o.healthHost, () => resolve()); });
+  }
+
+  scheduler.start();
+  log.info({ count: o.count, mqtt: o.mqtt, profile: profile.name, ramp_per_s: o.rampPerS, tick_ms: o.tickMs, http_port: o.httpPort }, 'starting the fleet');
+  const t0 = Date.now();
+  const batch = Math.max(1, Math.round(o.rampPerS / 10));
+  for (let i = 0; i < o.count && !stopping; i += batch) {
+    const started = Date.now();
+    await Promise.all(Array.from({ length: Math.min(batch, o.count - i) }, async (_, k) => {
+      const n = o.first + i + k;
+      const cpId = fleetId(o.idPrefix, n);
+      try {
+        const node = await startCpNode({
+          cpId, profile, mqttUrl: o.mqtt, healthPort: o.healthBasePort ? o.healthBasePort + i + k : 0, healthHost: o.healthHost,
+          announceHost: o.healthHost === '0.0.0.0' ? undefined : o.healthHost, speed: o.speed, tickMs: 0, log: cpLog,
+        });
+        nodes.push(node);
+        scheduler.add((_dt, now) => node.engine.tick(now));
+      } catch (err) {
+        failed.push(cpId);
+        log.warn({ cp: cpId, err: errText(err) }, 'CP did not start');
+      }
+    }));
+    const wait = 100 - (Date.now() - started);
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  }
+  if (stopping) return;
+  if (o.portsFile) fs.writeFileSync(o.portsFile, JSON.stringify(Object.fromEntries(nodes.map((n) => [n.engine.cpId, n.health.port])), null, 1) + '\n');
+  log.info({ ...summary(), start_s: (Date.now() - t0) / 1000 }, 'fleet started');
+  let lastCpu = process.cpuUsage();
+  let lastAt = Date.now();
+  setInterval(() => {
+    const cpu = process.cpuUsage(lastCpu);
+    const now = Date.now();
+    const cpuPct = Math.round(((cpu.user + cpu.system) / 1000 / (now - lastAt)) * 1000) / 10;
+    lastCpu = process.cpuUsage();
+    lastAt = now;
+    log.info({ ...summary(), cpu_pct: cpuPct }, 'fleet');
+  }, o.statsS * 1000).unref();
+}
