@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -67,6 +69,17 @@ describe('control port and the commands that use it', () => {
 
     const random = await cli(port, 'crash');
     expect(random.out).toMatch(/^crashed (CP-01[12]|monitor-CP-01[12]|driver-frank) \(SIGKILL pid \d+\)$/m);
+  });
+
+  it('the docker/ helper scripts wrap the same commands for a local network', async () => {
+    const run = async (script: string, ...args: string[]) => (await promisify(execFile)('bash', [`docker/${script}`, ...args], {
+      cwd: REPO_ROOT, env: { ...process.env, EVCHARGING_CONTROL_PORT: String(control.port), EVCHARGING_COMPOSE: '' },
+    })).stdout;
+    expect(await run('add-cp.sh', '21', '--kw', '50')).toMatch(/^added CP-021 \(health port \d+\) and monitor-CP-021$/m);
+    expect(sup.spec('CP-021')!.args).toEqual(expect.arrayContaining(['--kw', '50']));
+    expect(await run('add-driver.sh', 'grace')).toMatch(/^added driver-grace$/m);
+    expect(await run('simulate-crash.sh', 'driver-grace')).toMatch(/^crashed driver-grace \(SIGKILL pid \d+\)$/m);
+    expect(sup.status().find((c) => c.name === 'driver-grace')!.state).toBe('crashed');
   });
 
   it('refuses bad requests with a clear reason, counts them, and keeps serving', async () => {
