@@ -199,7 +199,6 @@ export function createEngine(o: EngineOptions): Engine {
   function tick(now = clock.now()) {
     if (stopped) return;
     counters.ticks++;
-    lastTickAt = now;
     inputs = hal.read(now);
     // Hardware first: a fault must open the relay before any command is considered.
     for (const kind of inputs.faults) if (!ctx.faults.includes(kind)) apply({ type: 'FAULT', kind }, now);
@@ -223,6 +222,7 @@ export function createEngine(o: EngineOptions): Engine {
       };
       publish(mqttTopics.telemetry(cpId), t, 0);
     }
+    lastTickAt = now; // only a pass that completed counts as alive
   }
 
   function health(now = clock.now()): { ok: true } | { ok: false; reason: string } {
