@@ -46,7 +46,7 @@ describe('npm start: the whole network on one machine', () => {
     const exited = new Promise<number | null>((r) => npm!.on('exit', (code) => r(code)));
     const central = `http://127.0.0.1:${centralPort}`;
     const get = async (p: string) => { const r = await fetch(`${central}${p}`); if (!r.ok) throw new Error(`${p}: HTTP ${r.status}`); return r.json() as Promise<unknown>; };
-    const cps = async () => list(await get('/cp'), 'cps');
+    const cps = async () => list(await get('/cp'), 'charging_points');
     const cpState = async (id: string) => String((await cps()).find((c) => cpIdOf(c) === id)?.state ?? 'absent');
     const completed = async () => list(await get('/sessions'), 'sessions').filter((s) => s.ended_at !== undefined && s.ended_at !== null);
     const cli = async (...args: string[]) => {
