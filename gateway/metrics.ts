@@ -13,6 +13,8 @@ export function createGatewayMetrics() {
     commands: new Counter({ name: 'gateway_commands_total', help: 'commands forwarded to CPs', registers: [registry] }),
     shed: new Counter({ name: 'gateway_buffer_shed_total', help: 'telemetry dropped because the forward buffer was full', registers: [registry] }),
     buffered: new Gauge({ name: 'gateway_buffer_size', help: 'messages waiting for Kafka', registers: [registry] }),
+    kafkaUp: new Gauge({ name: 'gateway_kafka_up', help: '1 while Kafka takes the bridged messages, 0 during an outage or before it was first reached', registers: [registry] }),
+    kafkaOutages: new Counter({ name: 'gateway_kafka_outages_total', help: 'Kafka outages seen by the bridge (failed or unanswered sends)', registers: [registry] }),
     clients: new Gauge({ name: 'gateway_clients', help: 'connected MQTT clients', registers: [registry] }),
   };
   return m;

@@ -5,7 +5,6 @@ import Fastify from 'fastify';
 import { Aedes, type Client } from 'aedes';
 import type { Logger } from '../lib/log.js';
 import { errText } from '../lib/log.js';
-import { backoffDelay, sleep } from '../lib/backoff.js';
 import {
   BUS_SCHEMAS, CHANNEL_TO_KAFKA, CpStatusTopicMsg, CpTelemetryMsg, CentralCommandMsg, EMBEDDED_BUS_PREFIX, KAFKA_TOPICS,
   decode, embeddedBusTopic, encode, mqttTopics, parseCpTopic, type CpChannel, type KafkaTopic,
@@ -13,6 +12,7 @@ import {
 import { mayPublish, maySubscribe, type Identity } from './acl.js';
 import { verifySecret, type CredentialEntry } from './credentials.js';
 import { ForwardBuffer } from './forward-buffer.js';
+import { startForwarder } from './kafka-forwarder.js';
 import { createGatewayMetrics } from './metrics.js';
 import { KafkaBus } from './bus/kafka.js';
 import type { BusConfig } from './bus/types.js';
@@ -27,6 +27,8 @@ export interface GatewayOptions {
   bufferMax: number;
   /** Set: bridge to Kafka. Unset: the embedded bus on this broker. */
   kafka?: BusConfig;
+  /** A Kafka send unanswered this long counts as an outage (default 3000 ms). */
+  kafkaStallMs?: number;
 }
 
 export interface RunningGateway {
@@ -80,11 +82,20 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
   // --- bridge: CP → bus --------------------------------------------------------------------
   const buffer = new ForwardBuffer(o.bufferMax);
   const kafkaBus = o.kafka ? new KafkaBus(o.kafka, log.child({ part: 'kafka' })) : undefined;
-  let wake: (() => void) | undefined;
   let closing = false;
+  const forwarder = kafkaBus && startForwarder({
+    buffer, ready: kafkaBus.ready, log,
+    send: (batch) => kafkaBus.publishBatch(batch),
+    onDelivered: (batch) => {
+      for (const p of batch) metrics.bridged.inc({ topic: p.topic });
+      metrics.buffered.set(buffer.size);
+    },
+    onOutage: (down) => { metrics.kafkaUp.set(down ? 0 : 1); if (down) metrics.kafkaOutages.inc(); },
+    stallMs: o.kafkaStallMs,
+  });
 
   const toBus = (topic: KafkaTopic, key: string, value: Buffer) => {
-    if (!kafkaBus) {
+    if (!forwarder) {
       broker.publish({ cmd: 'publish', topic: embeddedBusTopic(topic, key), payload: value, qos: 1, retain: false, dup: false }, () => undefined);
       metrics.bridged.inc({ topic });
       return;
@@ -93,30 +104,7 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
     buffer.push({ topic, key, value, droppable: topic === KAFKA_TOPICS.cpTelemetry });
     if (buffer.shed > before) metrics.shed.inc(buffer.shed - before);
     metrics.buffered.set(buffer.size);
-    wake?.();
-  };
-
-  const pump = async () => {
-    let attempt = 0;
-    let warned = false;
-    while (!closing) {
-      if (!buffer.size) { await new Promise<void>((r) => { wake = r; }); wake = undefined; continue; }
-      const batch = buffer.peek(500);
-      try {
-        // Per topic, in arrival order: kafkajs keeps the order of messages within one send.
-        const byTopic = new Map<string, Array<{ key: string; value: Buffer }>>();
-        for (const p of batch) byTopic.set(p.topic, [...(byTopic.get(p.topic) ?? []), { key: p.key, value: p.value }]);
-        for (const [topic, msgs] of byTopic) await kafkaBus!.publishBatch(topic as KafkaTopic, msgs);
-        for (const [topic, msgs] of byTopic) metrics.bridged.inc({ topic }, msgs.length);
-        buffer.ack(batch.length);
-        metrics.buffered.set(buffer.size);
-        if (warned) log.info({ buffered: buffer.size }, 'kafka reachable again, delivering buffered messages');
-        attempt = 0; warned = false;
-      } catch (err) {
-        if (!warned) { warned = true; log.warn({ err: errText(err), buffered: buffer.size }, 'kafka unavailable, buffering'); }
-        await sleep(backoffDelay(attempt++, 200, 5_000));
-      }
-    }
+    forwarder.notify();
   };
 
   broker.on('publish', (packet, client) => {
@@ -181,8 +169,8 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
 
   if (kafkaBus) {
     kafkaBus.subscribe(KAFKA_TOPICS.centralCommands, (cmd, meta) => onCommand(meta.key, encode(cmd)), { group: 'evcharging-gateway' });
-    void kafkaBus.start().catch((err) => { if (!closing) log.error({ err: errText(err) }, 'kafka bus failed to start'); });
-    void pump();
+    void kafkaBus.start().then(() => metrics.kafkaUp.set(forwarder?.down ? 0 : 1))
+      .catch((err) => { if (!closing) log.error({ err: errText(err) }, 'kafka bus failed to start'); });
   }
 
   // --- listeners -----------------------------------------------------------------------------
@@ -195,7 +183,8 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
   }
   const http = Fastify({ logger: false });
   http.get('/health', async () => ({
-    status: 'ok', bus: kafkaBus ? 'kafka' : 'embedded', kafka: kafkaBus?.health(), buffered: buffer.size, clients: broker.connectedClients,
+    status: 'ok', bus: kafkaBus ? 'kafka' : 'embedded', kafka: kafkaBus?.health(), kafka_up: forwarder ? !forwarder.down && kafkaBus!.health().producer === 'connected' : undefined,
+    buffered: buffer.size, shed: buffer.shed, clients: broker.connectedClients,
   }));
   http.get('/metrics', async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
   await http.listen({ port: o.httpPort, host: o.host });
@@ -212,7 +201,7 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
     ...ports,
     async close() {
       closing = true;
-      wake?.();
+      forwarder?.close();
       await http.close();
       await new Promise<void>((r) => broker.close(() => r()));
       mqttServer.close(); tlsServer?.close();

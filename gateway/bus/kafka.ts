@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { Kafka, logLevel, type Consumer, type LogEntry, type Producer, type SASLOptions } from 'kafkajs';
+import { Kafka, Partitioners, logLevel, type Consumer, type LogEntry, type Producer, type SASLOptions } from 'kafkajs';
 import type { Logger } from '../../lib/log.js';
 import { retryWithBackoff } from '../../lib/backoff.js';
 import { errText } from '../../lib/log.js';
@@ -9,13 +9,15 @@ import { checkOutgoing, decodeIncoming } from './validate.js';
 
 interface Sub { topic: KafkaTopic; handler: BusHandler<KafkaTopic>; opts: SubscribeOptions }
 
-/** kafkajs log lines go to pino at warn and below, as one line without stack traces. */
+/**
+ * kafkajs log lines go to pino at debug, one line without stack traces. kafkajs logs every failed
+ * connection attempt and request at ERROR, which would flood the log during an outage; the adapter
+ * and the gateway log the outage themselves, once, and its end.
+ */
 function kafkaLogCreator(log: Logger) {
-  return () => ({ level, log: entry }: LogEntry) => {
+  return () => ({ log: entry }: LogEntry) => {
     const { message, error } = entry;
-    const fields = { kafka: entry.logger ?? undefined, error: typeof error === 'string' ? error : undefined };
-    if (level === logLevel.ERROR || level === logLevel.WARN) log.warn(fields, message);
-    else log.debug(fields, message);
+    log.debug({ kafka: entry.logger ?? undefined, error: typeof error === 'string' ? error : undefined }, message);
   };
 }
 
@@ -30,9 +32,15 @@ export class KafkaBus implements Bus {
   private producerState: BusHealth['producer'] = 'disconnected';
   private consumerState: BusHealth['consumer'] = 'idle';
   private readonly abort = new AbortController();
+  private readonly brokers: string[];
+  private rejoin = false;
+  private readyResolve!: () => void;
+  /** Resolves when the producer is connected (after `start`). */
+  readonly ready = new Promise<void>((r) => { this.readyResolve = r; });
 
   constructor(config: BusConfig, private readonly log: Logger) {
     const k = config.kafka ?? {};
+    this.brokers = config.kafkaBootstrap ?? [];
     this.kafka = new Kafka({
       clientId: k.clientId ?? config.clientId,
       brokers: config.kafkaBootstrap ?? [],
@@ -43,7 +51,8 @@ export class KafkaBus implements Bus {
       retry: { initialRetryTime: 300, maxRetryTime: 5_000, retries: 8 },
       connectionTimeout: 5_000,
     });
-    this.producer = this.kafka.producer({ allowAutoTopicCreation: true });
+    // The default partitioner, named so kafkajs does not warn about its v2 change: key → partition murmur2, as Java clients.
+    this.producer = this.kafka.producer({ allowAutoTopicCreation: true, createPartitioner: Partitioners.DefaultPartitioner });
     this.producer.on(this.producer.events.DISCONNECT, () => { this.producerState = 'disconnected'; });
   }
 
@@ -59,6 +68,8 @@ export class KafkaBus implements Bus {
     this.producerState = 'connecting';
     await retryWithBackoff(() => this.producer.connect(), { signal: this.abort.signal, onWaiting });
     this.producerState = 'connected';
+    if (warned) this.log.info({ brokers: this.brokers }, 'kafka reachable, connected');
+    this.readyResolve();
     const groups = new Map<string, Sub[]>();
     for (const s of this.subs) groups.set(s.opts.group, [...(groups.get(s.opts.group) ?? []), s]);
     if (groups.size) this.consumerState = 'connecting';
@@ -86,8 +97,16 @@ export class KafkaBus implements Bus {
           }
         },
       });
-      consumer.on(consumer.events.CRASH, (e) => { this.consumerState = 'connecting'; this.log.warn({ group, err: errText(e.payload.error) }, 'kafka consumer restarting'); });
-      consumer.on(consumer.events.GROUP_JOIN, () => { this.consumerState = 'connected'; });
+      // One line when the consumer falls over and one when it is back, not one per retry.
+      consumer.on(consumer.events.CRASH, (e) => {
+        if (this.consumerState !== 'connecting') this.log.warn({ group, err: errText(e.payload.error) }, 'kafka consumer restarting');
+        this.consumerState = 'connecting';
+      });
+      consumer.on(consumer.events.GROUP_JOIN, () => {
+        if (this.consumerState === 'connecting' && this.rejoin) this.log.info({ group }, 'kafka consumer rejoined its group');
+        this.consumerState = 'connected';
+        this.rejoin = true;
+      });
     }
     if (groups.size && this.consumerState === 'connecting') this.consumerState = 'connecting';
   }
@@ -98,10 +117,16 @@ export class KafkaBus implements Bus {
     this.counts.published++;
   }
 
-  /** Batch publish for the gateway bridge: one request, order kept within the batch. */
-  async publishBatch(topic: KafkaTopic, messages: Array<{ key: string; value: Buffer }>): Promise<void> {
-    await this.producer.send({ topic, messages });
-    this.counts.published += messages.length;
+  /** Batch publish for the gateway bridge (already validated): one call for all topics, arrival order kept per topic. */
+  async publishBatch(entries: ReadonlyArray<{ topic: string; key: string; value: Buffer }>): Promise<void> {
+    const byTopic = new Map<string, Array<{ key: string; value: Buffer }>>();
+    for (const e of entries) {
+      let list = byTopic.get(e.topic);
+      if (!list) byTopic.set(e.topic, list = []);
+      list.push({ key: e.key, value: e.value });
+    }
+    await this.producer.sendBatch({ topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
+    this.counts.published += entries.length;
   }
 
   health(): BusHealth { return { producer: this.producerState, consumer: this.consumerState }; }

@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { mayPublish, maySubscribe } from '../../gateway/acl.js';
-import { ForwardBuffer } from '../../gateway/forward-buffer.js';
+import { ForwardBuffer, type Pending } from '../../gateway/forward-buffer.js';
+import { startForwarder } from '../../gateway/kafka-forwarder.js';
+import type { Logger } from '../../lib/log.js';
+import { waitFor } from '../helpers/wait.js';
 import { hashSecret, verifySecret } from '../../gateway/credentials.js';
 
 describe('gateway ACL', () => {
@@ -30,15 +33,99 @@ describe('gateway ACL', () => {
 
 describe('forward buffer', () => {
   const item = (n: number, droppable: boolean) => ({ topic: 't', key: 'k', value: Buffer.from(String(n)), droppable });
+  const values = (ps: Pending[]) => ps.map((p) => p.value.toString());
   it('sheds the oldest telemetry first and keeps every critical message in order', () => {
     const b = new ForwardBuffer(3);
     b.push(item(1, true)); b.push(item(2, false)); b.push(item(3, true)); b.push(item(4, false)); b.push(item(5, false));
     expect(b.shed).toBe(2);
-    expect(b.peek(10).map((p) => p.value.toString())).toEqual(['2', '4', '5']);
-    b.push(item(6, false));
+    expect(values(b.take(10))).toEqual(['2', '4', '5']);
+    b.ack();
+    b.push(item(6, false)); b.push(item(7, false)); b.push(item(8, false)); b.push(item(9, false));
     expect(b.size).toBe(4); // critical data may exceed the bound rather than be lost
-    b.ack(2);
-    expect(b.peek(10).map((p) => p.value.toString())).toEqual(['5', '6']);
+    expect(values(b.take(2))).toEqual(['6', '7']);
+    b.ack();
+    expect(values(b.take(10))).toEqual(['8', '9']);
+  });
+
+  it('never sheds the batch in flight and never acknowledges what arrived after it', () => {
+    // The old bug: shedding in-flight telemetry shifted indexes, so ack(n) dropped unsent statuses.
+    const b = new ForwardBuffer(4);
+    b.push(item(1, true)); b.push(item(2, false)); b.push(item(3, true)); b.push(item(4, false));
+    expect(values(b.take(10))).toEqual(['1', '2', '3', '4']);
+    b.push(item(5, false)); b.push(item(6, true)); b.push(item(7, false));
+    expect(b.shed).toBe(1); // telemetry 6 (queued), not 1 or 3 (in flight)
+    expect(values(b.take(10))).toEqual(['1', '2', '3', '4']); // same batch until acked
+    b.ack();
+    expect(values(b.take(10))).toEqual(['5', '7']);
+  });
+
+  it('puts a failed batch back at the head, in order, where telemetry may be shed again', () => {
+    const b = new ForwardBuffer(3);
+    b.push(item(1, true)); b.push(item(2, false));
+    b.take(10);
+    b.push(item(3, false));
+    b.release();
+    expect(b.inFlight).toBe(0);
+    b.push(item(4, false));
+    expect(b.shed).toBe(1);
+    expect(values(b.take(10))).toEqual(['2', '3', '4']);
+  });
+});
+
+describe('kafka forwarder', () => {
+  const lines = () => {
+    const out: Array<{ level: string; msg: string }> = [];
+    const mk = (level: string) => (_o: unknown, msg?: string) => { out.push({ level, msg: msg ?? String(_o) }); };
+    return { out, log: { warn: mk('warn'), info: mk('info'), error: mk('error'), debug: () => undefined } as unknown as Logger };
+  };
+  const item = (key: string, n: number, droppable = false) => ({ topic: droppable ? 'cp.telemetry' : 'cp.status', key, value: Buffer.from(`${key}:${n}`), droppable });
+
+  it('delivers in order, retries a failed batch before anything newer, logs the outage once and its end once', async () => {
+    const buffer = new ForwardBuffer(1000);
+    const delivered: string[] = [];
+    let failures = 3;
+    const { out, log } = lines();
+    const f = startForwarder({
+      buffer, ready: Promise.resolve(), log, batchMax: 2,
+      send: async (batch) => {
+        if (failures > 0) { failures--; throw new Error('ECONNREFUSED'); }
+        delivered.push(...batch.map((p) => p.value.toString()));
+      },
+    });
+    for (let i = 1; i <= 5; i++) { buffer.push(item('CP-1', i)); f.notify(); }
+    await waitFor(() => delivered.length === 5, { timeoutMs: 20_000, what: 'delivery' });
+    expect(delivered).toEqual(['CP-1:1', 'CP-1:2', 'CP-1:3', 'CP-1:4', 'CP-1:5']);
+    expect(out.filter((l) => l.msg === 'kafka unavailable, buffering')).toHaveLength(1);
+    expect(out.filter((l) => l.msg.startsWith('kafka reachable again'))).toHaveLength(1);
+    expect(buffer.size).toBe(0);
+    f.close();
+  });
+
+  it('counts a send left unanswered as an outage, and sends nothing before the producer is ready', async () => {
+    const buffer = new ForwardBuffer(3);
+    let release!: () => void; const hung = new Promise<void>((r) => { release = r; });
+    let ready!: () => void; const readyP = new Promise<void>((r) => { ready = r; });
+    const sent: string[][] = [];
+    const states: boolean[] = [];
+    const { out, log } = lines();
+    const f = startForwarder({
+      buffer, ready: readyP, log, stallMs: 50, onOutage: (d) => states.push(d),
+      send: async (batch) => { sent.push(batch.map((p) => p.value.toString())); if (sent.length === 1) await hung; },
+    });
+    buffer.push(item('CP-1', 1)); f.notify();
+    await new Promise((r) => setImmediate(r));
+    expect(sent).toEqual([]);
+    ready();
+    await waitFor(() => f.down, { what: 'stall detected' });
+    // While the first batch hangs, telemetry is shed from the queue, statuses are kept.
+    buffer.push(item('CP-1', 2, true)); buffer.push(item('CP-1', 3)); buffer.push(item('CP-1', 4, true)); buffer.push(item('CP-1', 5));
+    expect(buffer.shed).toBe(2);
+    release();
+    await waitFor(() => sent.length === 2 && !f.down, { what: 'second batch' });
+    expect(sent).toEqual([['CP-1:1'], ['CP-1:3', 'CP-1:5']]);
+    expect(states).toEqual([true, false]);
+    expect(out.filter((l) => l.level === 'warn')).toHaveLength(1);
+    f.close();
   });
 });
 

@@ -1,0 +1,89 @@
+import type { Logger } from '../lib/log.js';
+import { errText } from '../lib/log.js';
+import { backoffDelay, sleep } from '../lib/backoff.js';
+import type { ForwardBuffer, Pending } from './forward-buffer.js';
+
+export interface ForwarderOptions {
+  buffer: ForwardBuffer;
+  /** Delivers one batch (order kept per topic and key); throws when Kafka did not take it. */
+  send(batch: Pending[]): Promise<void>;
+  /** Resolves once the producer is connected; nothing is sent before (the bus says once that it waits). */
+  ready: Promise<void>;
+  log: Logger;
+  onDelivered?(batch: Pending[]): void;
+  /** Called with true when an outage starts and false when it ends (metrics). */
+  onOutage?(down: boolean): void;
+  batchMax?: number;
+  /** A send unanswered this long counts as an outage (a hung broker never refuses, it just stops answering). */
+  stallMs?: number;
+}
+
+export interface Forwarder {
+  /** New data in the buffer. */
+  notify(): void;
+  readonly down: boolean;
+  close(): void;
+}
+
+/**
+ * Drains the forward buffer into Kafka, one batch at a time (so per-key order holds and a
+ * failed batch is retried before anything newer). An outage — a send that fails, or one left
+ * unanswered for `stallMs` — is logged once, with the reason and no stack; its end once more.
+ */
+export function startForwarder(o: ForwarderOptions): Forwarder {
+  const batchMax = o.batchMax ?? 500;
+  const stallMs = o.stallMs ?? 3_000;
+  let wake: (() => void) | undefined;
+  let closing = false;
+  let down = false;
+  let outageStart = 0;
+
+  const outage = (reason: string) => {
+    if (down || closing) return;
+    down = true;
+    outageStart = Date.now();
+    o.onOutage?.(true);
+    o.log.warn({ reason, buffered: o.buffer.size }, 'kafka unavailable, buffering');
+  };
+  const recovered = () => {
+    if (!down) return;
+    down = false;
+    o.onOutage?.(false);
+    o.log.info({ buffered: o.buffer.size, outage_ms: Date.now() - outageStart }, 'kafka reachable again, delivering buffered messages');
+  };
+
+  const loop = async () => {
+    await o.ready;
+    let attempt = 0;
+    while (!closing) {
+      const batch = o.buffer.take(batchMax);
+      if (!batch.length) {
+        await new Promise<void>((r) => { wake = r; });
+        wake = undefined;
+        continue;
+      }
+      const stall = setTimeout(() => outage(`no answer for ${stallMs} ms`), stallMs);
+      try {
+        await o.send(batch);
+        o.buffer.ack();
+        o.onDelivered?.(batch);
+        attempt = 0;
+        recovered();
+      } catch (err) {
+        o.buffer.release();
+        if (closing) break;
+        outage(errText(err));
+        await sleep(backoffDelay(attempt++, 200, 5_000));
+      } finally {
+        clearTimeout(stall);
+      }
+    }
+  };
+  void loop().catch((err) => { if (!closing) o.log.error({ err: errText(err) }, 'kafka forwarder stopped'); });
+
+  return {
+    notify: () => wake?.(),
+    get down() { return down; },
+    close() { closing = true; wake?.(); },
+  };
+}
