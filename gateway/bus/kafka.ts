@@ -14,9 +14,10 @@ interface Sub { topic: KafkaTopic; handler: BusHandler<KafkaTopic>; opts: Subscr
  * connection attempt and request at ERROR, which would flood the log during an outage; the adapter
  * and the gateway log the outage themselves, once, and its end.
  */
-function kafkaLogCreator(log: Logger) {
-  return () => ({ log: entry }: LogEntry) => {
+function kafkaLogCreator(log: Logger, onError: (text: string) => void) {
+  return () => ({ level, log: entry }: LogEntry) => {
     const { message, error } = entry;
+    if (level === logLevel.ERROR) onError(typeof error === 'string' ? error : message);
     log.debug({ kafka: entry.logger ?? undefined, error: typeof error === 'string' ? error : undefined }, message);
   };
 }
@@ -34,6 +35,8 @@ export class KafkaBus implements Bus {
   private readonly abort = new AbortController();
   private readonly brokers: string[];
   private rejoin = false;
+  /** The last error kafkajs reported, for the one "not reachable" line. */
+  private lastError?: string;
   private readyResolve!: () => void;
   /** Resolves when the producer is connected (after `start`). */
   readonly ready = new Promise<void>((r) => { this.readyResolve = r; });
@@ -47,7 +50,7 @@ export class KafkaBus implements Bus {
       ssl: k.ssl ? (k.sslCaFile ? { ca: [fs.readFileSync(k.sslCaFile, 'utf8')] } : true) : undefined,
       sasl: k.sasl as SASLOptions | undefined,
       logLevel: logLevel.WARN,
-      logCreator: kafkaLogCreator(log),
+      logCreator: kafkaLogCreator(log, (text) => { this.lastError = text; }),
       retry: { initialRetryTime: 300, maxRetryTime: 5_000, retries: 8 },
       connectionTimeout: 5_000,
     });
@@ -66,7 +69,11 @@ export class KafkaBus implements Bus {
       if (!warned) { warned = true; this.log.warn({ err: errText(err) }, 'kafka not reachable yet, retrying with backoff'); }
     };
     this.producerState = 'connecting';
-    await retryWithBackoff(() => this.producer.connect(), { signal: this.abort.signal, onWaiting });
+    // kafkajs retries a connect internally for many seconds before it throws; say sooner that we wait.
+    const slow = setTimeout(() => onWaiting(new Error(this.lastError ?? 'no answer yet')), 1_500);
+    try {
+      await retryWithBackoff(() => this.producer.connect(), { signal: this.abort.signal, onWaiting });
+    } finally { clearTimeout(slow); }
     this.producerState = 'connected';
     if (warned) this.log.info({ brokers: this.brokers }, 'kafka reachable, connected');
     this.readyResolve();

@@ -1,0 +1,55 @@
+import mqtt from 'mqtt';
+import { afterAll, describe, expect, it } from 'vitest';
+import { forwardPort, readTopics, startKafkaMock, type KafkaMock } from '../helpers/kafka-mock.js';
+import { freePort } from '../helpers/ports.js';
+import { spawnCli, type CliProcess } from '../helpers/processes.js';
+import { waitFor } from '../helpers/wait.js';
+
+const status = (cp: string, seq: number) => JSON.stringify({ v: 1, type: 'status', cp_id: cp, state: 'ACTIVATED', seq, ts: Date.now() });
+
+describe('gateway started before Kafka', () => {
+  let gw: CliProcess | undefined; let mock: KafkaMock | undefined;
+  let fwd: { close(): Promise<void> } | undefined; let client: mqtt.MqttClient | undefined;
+  let reader: Awaited<ReturnType<typeof readTopics>> | undefined;
+  afterAll(async () => {
+    await client?.endAsync(true); await reader?.stop(); await gw?.kill('SIGKILL'); await fwd?.close(); await mock?.stop();
+  });
+
+  it('serves MQTT at once, says once that it waits for Kafka, and delivers what it held when Kafka appears on the configured port', async () => {
+    const kafkaPort = await freePort(); // nothing listens here yet
+    const [mqttPort, httpPort] = [await freePort(), await freePort()];
+    const cpId = `CP-W${process.pid}`;
+    gw = spawnCli(['gateway', '--dev', 'true', '--host', '127.0.0.1', '--mqtt-port', String(mqttPort), '--http-port', String(httpPort),
+      '--kafka-bootstrap', `127.0.0.1:${kafkaPort}`]);
+    await gw.waitForLine(/"gateway listening"/, 30_000);
+    await gw.waitForLine(/kafka not reachable yet, retrying with backoff/, 30_000);
+
+    client = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { clientId: cpId, reconnectPeriod: 500 });
+    for (let seq = 1; seq <= 3; seq++) await client.publishAsync(`cp/${cpId}/status`, status(cpId, seq), { qos: 1 });
+    const health = await waitFor(async () => {
+      const h = await (await fetch(`http://127.0.0.1:${httpPort}/health`)).json() as { buffered: number; kafka_up: boolean };
+      return h.buffered === 3 ? h : undefined;
+    }, { timeoutMs: 15_000, what: '3 statuses buffered' });
+    expect(health.kafka_up).toBe(false);
+
+    // Kafka appears on the port the gateway was given.
+    mock = await startKafkaMock(1);
+    fwd = await forwardPort(kafkaPort, mock.bootstrap[0]!);
+    await gw.waitForLine(/"kafka reachable, connected"/, 45_000);
+    reader = await readTopics(mock.bootstrap, ['cp.status']);
+    await waitFor(() => reader!.of('cp.status', cpId).length >= 3, { timeoutMs: 45_000, what: 'buffered statuses on Kafka' });
+    await client.publishAsync(`cp/${cpId}/status`, status(cpId, 4), { qos: 1 });
+    await waitFor(() => reader!.of('cp.status', cpId).length >= 4, { timeoutMs: 30_000, what: 'a live status on Kafka' });
+    expect(reader.of('cp.status', cpId).map((r) => r.value.seq)).toEqual([1, 2, 3, 4]);
+
+    const logs = gw.logs();
+    expect(logs.filter((l) => /kafka not reachable yet/.test(String(l.msg)))).toHaveLength(1);
+    expect(logs.filter((l) => l.msg === 'kafka unavailable, buffering')).toHaveLength(0);
+    expect(gw.lines.every((l) => { try { JSON.parse(l); return true; } catch { return false; } })).toBe(true);
+    expect(gw.lines.some((l) => /\n\s+at |"stack"/.test(l))).toBe(false);
+    expect(logs.filter((l) => Number(l.level) >= 50)).toEqual([]);
+
+    await gw.kill('SIGTERM');
+    expect((await gw.exited).code).toBe(0);
+  });
+});
