@@ -162,9 +162,12 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
     toBus(KAFKA_TOPICS.cpStatus, cpId, encode(status));
   });
   broker.on('client', () => metrics.clients.inc());
-  // In dev mode a CP is recognised by the id it published under.
+  // In dev mode a CP is recognised by the id it published under (not a tool that sent it a command).
   const devCps = new WeakMap<Client, string>();
-  broker.on('publish', (packet, client) => { const cp = client && parseCpTopic(packet.topic); if (client && cp) devCps.set(client, cp.cpId); });
+  broker.on('publish', (packet, client) => {
+    const cp = client && parseCpTopic(packet.topic);
+    if (client && cp && cp.channel !== 'cmd') devCps.set(client, cp.cpId);
+  });
   const devCpId = (client: Client) => devCps.get(client);
 
   if (kafkaBus) {
