@@ -20,6 +20,32 @@ export function verifySecret(entry: CredentialEntry, secret: string): boolean {
   return want.length === got.length && crypto.timingSafeEqual(got, want);
 }
 
+/** The same check off the event loop (libuv thread pool): scrypt costs tens of ms, and a reconnect storm of 1,000 CPs must not stall the broker. */
+export function verifySecretAsync(entry: CredentialEntry, secret: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    crypto.scrypt(secret, entry.salt, 32, (err, got) => {
+      const want = Buffer.from(entry.hash, 'hex');
+      resolve(!err && want.length === got.length && crypto.timingSafeEqual(got, want));
+    });
+  });
+}
+
+/**
+ * Remembers secrets that passed scrypt, as a SHA-256 digest in memory only, so a CP that
+ * reconnects costs a hash, not another scrypt. A changed entry (new salt/hash) is not matched.
+ */
+export class VerifiedSecrets {
+  private readonly ok = new Map<string, Buffer>();
+  private digest(entry: CredentialEntry, secret: string): Buffer {
+    return crypto.createHash('sha256').update(entry.hash).update('\0').update(secret).digest();
+  }
+  has(entry: CredentialEntry, secret: string): boolean {
+    const d = this.ok.get(entry.id);
+    return !!d && crypto.timingSafeEqual(d, this.digest(entry, secret));
+  }
+  add(entry: CredentialEntry, secret: string): void { this.ok.set(entry.id, this.digest(entry, secret)); }
+}
+
 /** Loads and checks the file; throws an Error with one clear line on any problem. */
 export function loadCredentials(file: string): Map<string, CredentialEntry> {
   let raw: unknown;

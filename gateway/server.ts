@@ -10,7 +10,7 @@ import {
   decode, embeddedBusTopic, encode, mqttTopics, parseCpTopic, type CpChannel, type KafkaTopic,
 } from '../protocol/index.js';
 import { mayPublish, maySubscribe, type Identity } from './acl.js';
-import { verifySecret, type CredentialEntry } from './credentials.js';
+import { VerifiedSecrets, verifySecretAsync, type CredentialEntry } from './credentials.js';
 import { ForwardBuffer } from './forward-buffer.js';
 import { startForwarder } from './kafka-forwarder.js';
 import { createGatewayMetrics } from './metrics.js';
@@ -46,18 +46,25 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
   const metrics = createGatewayMetrics();
   const identities = new WeakMap<Client, Identity | 'dev'>();
   const lastSeq = new Map<string, number>();
+  const verified = new VerifiedSecrets();
   const broker = await Aedes.createBroker({
     authenticate: (client, username, password, done) => {
       if (!o.credentials) { identities.set(client, 'dev'); return done(null, true); }
       const entry = username ? o.credentials.get(username) : undefined;
-      if (!entry || !password || !verifySecret(entry, password.toString())) {
+      const secret = password?.toString();
+      const refuse = () => {
         metrics.authFailed.inc();
         log.warn({ client: client.id, username }, 'authentication refused');
-        const e = Object.assign(new Error('bad credentials'), { returnCode: 4 });
-        return done(e as never, false);
-      }
-      identities.set(client, { id: entry.id, role: entry.role });
-      done(null, true);
+        done(Object.assign(new Error('bad credentials'), { returnCode: 4 }) as never, false);
+      };
+      const admit = (e: CredentialEntry) => { identities.set(client, { id: e.id, role: e.role }); done(null, true); };
+      if (!entry || !secret) return refuse();
+      if (verified.has(entry, secret)) return admit(entry);
+      void verifySecretAsync(entry, secret).then((ok) => {
+        if (!ok) return refuse();
+        verified.add(entry, secret);
+        admit(entry);
+      });
     },
     authorizePublish: (client, packet, cb) => {
       if (!client) return cb(null);

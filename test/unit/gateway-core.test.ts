@@ -4,7 +4,7 @@ import { ForwardBuffer, type Pending } from '../../gateway/forward-buffer.js';
 import { startForwarder } from '../../gateway/kafka-forwarder.js';
 import type { Logger } from '../../lib/log.js';
 import { waitFor } from '../helpers/wait.js';
-import { hashSecret, verifySecret } from '../../gateway/credentials.js';
+import { hashSecret, verifySecret, verifySecretAsync, VerifiedSecrets } from '../../gateway/credentials.js';
 
 describe('gateway ACL', () => {
   const cp = { id: 'CP-001', role: 'cp' as const };
@@ -135,5 +135,16 @@ describe('credentials', () => {
     expect(verifySecret(e, 's3cret')).toBe(true);
     expect(verifySecret(e, 'nope')).toBe(false);
     expect(e.hash).not.toContain('s3cret');
+  });
+  it('verifies off the event loop too, and remembers only a secret that passed', async () => {
+    const e = hashSecret('CP-001', 'cp', 's3cret');
+    expect(await verifySecretAsync(e, 's3cret')).toBe(true);
+    expect(await verifySecretAsync(e, 's3creT')).toBe(false);
+    const v = new VerifiedSecrets();
+    expect(v.has(e, 's3cret')).toBe(false);
+    v.add(e, 's3cret');
+    expect(v.has(e, 's3cret')).toBe(true);
+    expect(v.has(e, 'other')).toBe(false);
+    expect(v.has(hashSecret('CP-001', 'cp', 's3cret'), 's3cret')).toBe(false); // a replaced entry needs scrypt again
   });
 });
