@@ -1,9 +1,35 @@
 import type { Command } from 'commander';
+import { ConfigError, opt, parseHostPort, parseId, parsePositiveInt, parseUrl } from '../options.js';
 
-// Placeholder until this command is built.
+interface MonitorCliOptions {
+  cp?: string; engine?: { host: string; port: number }; central: string;
+  intervalMs: number; maxMisses: number; timeoutMs?: number; token?: string;
+}
+
+/** `evcharging monitor`: watches one engine's health port and reports to central. */
 export default function register(program: Command): void {
-  program.command('monitor').description('watch one engine health port and report to central (not built yet)').action(() => {
-    process.stderr.write('evcharging monitor: not built yet\n');
-    process.exit(1);
-  });
+  program.command('monitor')
+    .description('watch one engine health port and report heartbeats, faults and recoveries to central')
+    .addOption(opt('--cp <id>', 'CP id this monitor watches', 'CP_MONITOR_CP_ID', parseId))
+    .addOption(opt('--engine <host:port>', "the engine's TCP health port", 'CP_MONITOR_ENGINE', parseHostPort))
+    .addOption(opt('--central <url>', "central's HTTP URL", 'CENTRAL_HTTP_URL', parseUrl(['http', 'https']), 'http://localhost:8000'))
+    .addOption(opt('--interval-ms <ms>', 'poll (and heartbeat) interval, ms', 'CP_MONITOR_INTERVAL_MS', parsePositiveInt, 1000))
+    .addOption(opt('--max-misses <n>', 'consecutive bad polls (no answer, garbage or KO) before a fault is reported', 'CP_MONITOR_MAX_MISSES', parsePositiveInt, 2))
+    .addOption(opt('--timeout-ms <ms>', 'poll timeout, ms (below the interval; default 80% of it)', 'CP_MONITOR_TIMEOUT_MS', parsePositiveInt))
+    .addOption(opt('--token <token>', 'bearer token for central (optional)', 'CP_MONITOR_TOKEN'))
+    .action(async (o: MonitorCliOptions) => {
+      if (!o.cp) throw new ConfigError('--cp (CP_MONITOR_CP_ID) is required');
+      if (!o.engine) throw new ConfigError('--engine (CP_MONITOR_ENGINE) is required, as HOST:PORT');
+      const { defaultTimeoutMs, startMonitor } = await import('../../firmware/monitor/monitor.js');
+      const timeoutMs = o.timeoutMs ?? defaultTimeoutMs(o.intervalMs);
+      if (timeoutMs >= o.intervalMs) throw new ConfigError(`--timeout-ms ${timeoutMs} must be below --interval-ms ${o.intervalMs}`);
+      const { createLogger } = await import('../../lib/log.js');
+      const { onShutdown } = await import('../../lib/lifecycle.js');
+      const log = createLogger('monitor');
+      const m = startMonitor({
+        cpId: o.cp, engine: o.engine, centralUrl: o.central, intervalMs: o.intervalMs,
+        maxMisses: o.maxMisses, timeoutMs, token: o.token, log,
+      });
+      onShutdown(log, [async () => { await m.close(); log.info(m.status(), 'monitor totals'); }]);
+    });
 }

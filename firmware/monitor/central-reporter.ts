@@ -1,0 +1,58 @@
+import type { Logger } from '../../lib/log.js';
+import { errText } from '../../lib/log.js';
+import type { MonitorReportMsg } from '../../protocol/index.js';
+
+export type SendOutcome = { ok: true } | { ok: false; unreachable: boolean; reason: string };
+
+export interface CentralReporterOptions {
+  centralUrl: string;
+  token?: string;
+  timeoutMs: number;
+  log: Logger;
+  cpId: string;
+}
+
+export interface ReporterCounters { sent: number; accepted: number; rejected: number; unreachable: number }
+
+/**
+ * The edge to central: POSTs MonitorReportMsg to `<central>/monitor/report`. Central being down
+ * is logged once ("central not reachable, retrying") and once more when it is back; a report
+ * central refuses (4xx/5xx) is counted and logged once per distinct reason.
+ */
+export function createCentralReporter(o: CentralReporterOptions) {
+  const url = `${o.centralUrl.replace(/\/$/, '')}/monitor/report`;
+  const counters: ReporterCounters = { sent: 0, accepted: 0, rejected: 0, unreachable: 0 };
+  let down = false;
+  const refusedReasons = new Set<string>();
+
+  async function send(report: MonitorReportMsg): Promise<SendOutcome> {
+    counters.sent++;
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(o.token ? { authorization: `Bearer ${o.token}` } : {}) },
+        body: JSON.stringify(report),
+        signal: AbortSignal.timeout(o.timeoutMs),
+      });
+    } catch (err) {
+      counters.unreachable++;
+      const reason = errText((err as { cause?: unknown }).cause ?? err);
+      if (!down) { down = true; o.log.warn({ cp_id: o.cpId, central: o.centralUrl, reason }, 'central not reachable, retrying'); }
+      return { ok: false, unreachable: true, reason };
+    }
+    const body = await res.text().catch(() => '');
+    if (down) { down = false; o.log.info({ cp_id: o.cpId, central: o.centralUrl }, 'central reachable again'); }
+    if (res.ok) { counters.accepted++; return { ok: true }; }
+    counters.rejected++;
+    const reason = `HTTP ${res.status} ${body.slice(0, 200)}`.trim();
+    if (!refusedReasons.has(reason) && refusedReasons.size < 20) {
+      refusedReasons.add(reason);
+      o.log.warn({ cp_id: o.cpId, status: res.status, reason }, 'central refused a report');
+    }
+    return { ok: false, unreachable: false, reason };
+  }
+
+  return { send, counters, get down() { return down; } };
+}
+export type CentralReporter = ReturnType<typeof createCentralReporter>;
