@@ -284,3 +284,12 @@ export async function profilePrice(name: string): Promise<number> {
   const file = new URL(`../../hw-profiles/${name}.json`, import.meta.url);
   return Number((JSON.parse(await fs.readFile(file, 'utf8')) as { price_eur_kwh: number }).price_eur_kwh);
 }
+
+/**
+ * Polls `probe` until it yields a value (deadline `timeoutMs`) and says how long that took
+ * from `since`: a measurement to print, never to assert on.
+ */
+export async function timeUntil<T>(since: number, probe: () => T | Promise<T>, opts: { timeoutMs?: number; intervalMs?: number; what?: string } = {}): Promise<{ value: NonNullable<T>; seconds: number }> {
+  const value = await waitFor(probe, { intervalMs: 20, ...opts });
+  return { value, seconds: (Date.now() - since) / 1000 };
+}

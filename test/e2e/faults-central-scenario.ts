@@ -1,0 +1,92 @@
+import { expect } from 'vitest';
+import { profilePrice, TestNetwork, type Row } from '../helpers/network.js';
+import { distinctTickets, finalUpdates, sessionEnds, ticketProblems } from '../helpers/tickets.js';
+import { waitFor } from '../helpers/wait.js';
+
+/**
+ * SIGKILL of central while sessions run, then a restart on the same data dir: no session is
+ * lost and none is billed twice. Shared by faults-central.test.ts (embedded bus) and
+ * faults-central-kafka.test.ts.
+ */
+
+const CPS = [
+  { id: 'CP-001', profile: 'ac-22kw' },
+  { id: 'CP-002', profile: 'dc-50kw' },
+  { id: 'CP-003', profile: 'dc-350kw' },
+] as const;
+
+export async function startCentralCrashNetwork(kafkaBootstrap?: string[]): Promise<TestNetwork> {
+  const net = await TestNetwork.start({ kafkaBootstrap, speed: 200 });
+  try {
+    await Promise.all(CPS.map((cp) => net.addCp(cp)));
+    for (const cp of CPS) await net.waitCp(cp.id, ['ACTIVATED'], { monitor: 'OK', timeoutMs: 60_000 });
+  } catch (err) {
+    await net.stop();
+    throw err;
+  }
+  return net;
+}
+
+const ended = (s: Row) => s.status === 'COMPLETED' || s.status === 'INTERRUPTED';
+
+export async function runCentralCrash(n: TestNetwork): Promise<void> {
+  const prices = new Map<string, number>(await Promise.all(CPS.map(async (cp) => [cp.id, await profilePrice(cp.profile)] as const)));
+  const drivers = [
+    { id: 'driver-alice', requests: ['CP-001', 'CP-002', 'CP-003', 'CP-001'] },
+    { id: 'driver-bob', requests: ['CP-003', 'CP-001', 'CP-002', 'CP-003'] },
+  ];
+  for (const d of drivers) await n.addDriver({ ...d, maxChargeS: 3, waitS: 1 });
+
+  // Crash central while it has both finished and running sessions.
+  const before = await waitFor(async () => {
+    const s = await n.sessions();
+    return s.some(ended) && s.some((x) => x.status === 'ACTIVE') ? s : undefined;
+  }, { timeoutMs: 60_000, intervalMs: 100, what: 'central with a completed and an active session' });
+  const killedAt = Date.now();
+  await n.kill('central');
+
+  // The network carries on without it: drivers stop sessions and ask for new ones, CPs meter.
+  await waitFor(() => n.recorder.records.some((r) => r.at > killedAt && (r.topic === 'driver.requests' || (r.topic === 'cp.status' && r.value.type === 'session_end'))),
+    { timeoutMs: 30_000, what: 'bus traffic for central while it is down' });
+  const restartAt = Date.now();
+  await n.restart('central');
+  console.log(`${n.busKind} bus: central SIGKILL → restarted on the same data dir and serving in ${((Date.now() - restartAt) / 1000).toFixed(2)} s`);
+
+  // Every session central knew before the crash is still there.
+  const afterRestart = await n.sessions();
+  for (const s of before) expect(afterRestart.map((x) => x.session_id), `session ${String(s.session_id)} after restart`).toContain(s.session_id);
+  for (const s of before.filter(ended)) {
+    const now = afterRestart.find((x) => x.session_id === s.session_id)!;
+    expect({ status: now.status, kwh: now.kwh, eur: now.eur }).toEqual({ status: s.status, kwh: s.kwh, eur: s.eur });
+  }
+
+  // Drivers go on charging; every session central started ends with a ticket.
+  const started = () => new Set(n.recorder.of('central.commands').filter((r) => r.value.command === 'START_SUPPLY').map((r) => String(r.value.session_id)));
+  await waitFor(async () => {
+    const sessions = await n.sessions();
+    const allEnded = [...started()].every((id) => sessions.some((s) => s.session_id === id && ended(s)));
+    const finals = finalUpdates(n.recorder.records);
+    return allEnded && drivers.every((d) => finals.filter((u) => u.driver_id === d.id).length >= 2) && [...started()].every((id) => finals.some((u) => u.ticket.session_id === id));
+  }, {
+    timeoutMs: 90_000, intervalMs: 250,
+    what: `every started session ended and ticketed; started ${JSON.stringify([...started()])}; tickets ${JSON.stringify(finalUpdates(n.recorder.records).map((u) => [u.driver_id, u.ticket.session_id, u.status]))}\n${n.tail('central', 15)}`,
+  });
+
+  // No session lost, none billed twice: one record per session at central, one distinct ticket per session at the drivers.
+  const sessions = await n.sessions();
+  const ids = sessions.map((s) => String(s.session_id));
+  expect(new Set(ids).size, 'session ids at central are unique').toBe(ids.length);
+  for (const id of started()) expect(ids, `started session ${id}`).toContain(id);
+  const finals = finalUpdates(n.recorder.records);
+  const perSession = distinctTickets(finals);
+  for (const [id, tickets] of perSession) expect(tickets.length, `distinct tickets for ${id}`).toBe(1);
+  const ends = sessionEnds(n.recorder.records);
+  for (const s of sessions) {
+    const t = perSession.get(String(s.session_id))?.[0];
+    expect(t, `driver ticket for ${String(s.session_id)}`).toBeDefined();
+    expect(Math.abs(Number(s.kwh) - t!.kwh)).toBeLessThanOrEqual(0.001);
+    expect(Math.abs(Number(s.eur) - t!.eur)).toBeLessThanOrEqual(0.01);
+    if (s.status === 'COMPLETED') expect(ticketProblems(t!, ends.get(t!.session_id), prices.get(t!.cp_id)!), `ticket ${JSON.stringify(t)}`).toEqual([]);
+  }
+  console.log(`${n.busKind} bus: ${sessions.length} sessions across a central crash (${sessions.filter((s) => s.status === 'COMPLETED').length} completed, ${sessions.filter((s) => s.status === 'INTERRUPTED').length} interrupted), ${finals.length} final updates, each session billed once`);
+}
