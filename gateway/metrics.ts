@@ -15,6 +15,7 @@ export function createGatewayMetrics() {
     buffered: new Gauge({ name: 'gateway_buffer_size', help: 'messages waiting for Kafka', registers: [registry] }),
     kafkaUp: new Gauge({ name: 'gateway_kafka_up', help: '1 while Kafka takes the bridged messages, 0 during an outage or before it was first reached', registers: [registry] }),
     kafkaOutages: new Counter({ name: 'gateway_kafka_outages_total', help: 'Kafka outages seen by the bridge (failed or unanswered sends)', registers: [registry] }),
+    kafkaInvalid: new Gauge({ name: 'gateway_kafka_invalid_total', help: 'messages read from Kafka (central.commands) that failed validation and were skipped', registers: [registry] }),
     clients: new Gauge({ name: 'gateway_clients', help: 'connected MQTT clients', registers: [registry] }),
   };
   return m;

@@ -29,6 +29,8 @@ export interface GatewayOptions {
   kafka?: BusConfig;
   /** A Kafka send unanswered this long counts as an outage (default 3000 ms). */
   kafkaStallMs?: number;
+  /** Commands older than this (by their ts) are dropped, not sent to a CP (default 120000 ms). */
+  commandMaxAgeMs?: number;
 }
 
 export interface RunningGateway {
@@ -47,6 +49,7 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
   const identities = new WeakMap<Client, Identity | 'dev'>();
   const lastSeq = new Map<string, number>();
   const verified = new VerifiedSecrets();
+  const commandMaxAgeMs = o.commandMaxAgeMs ?? 120_000;
   const broker = await Aedes.createBroker({
     authenticate: (client, username, password, done) => {
       if (!o.credentials) { identities.set(client, 'dev'); return done(null, true); }
@@ -178,7 +181,19 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
   const devCpId = (client: Client) => devCps.get(client);
 
   if (kafkaBus) {
-    kafkaBus.subscribe(KAFKA_TOPICS.centralCommands, (cmd, meta) => onCommand(meta.key, encode(cmd)), { group: 'evcharging-gateway' });
+    // From the beginning on the group's first start, so a command central sends before the group has joined is not lost;
+    // the age limit keeps that first read (and a long-stopped gateway) from replaying old commands to CPs.
+    let staleLogged = false;
+    kafkaBus.subscribe(KAFKA_TOPICS.centralCommands, (cmd, meta) => {
+      const age = Date.now() - cmd.ts;
+      if (age > commandMaxAgeMs) {
+        metrics.rejected.inc({ reason: 'stale' });
+        if (!staleLogged) log.warn({ cp: meta.key, command_id: cmd.command_id, age_ms: age, max_age_ms: commandMaxAgeMs }, 'stale command dropped (further ones are only counted)');
+        staleLogged = true;
+        return;
+      }
+      onCommand(meta.key, encode(cmd));
+    }, { group: 'evcharging-gateway', fromBeginning: true });
     void kafkaBus.start().then(() => metrics.kafkaUp.set(forwarder?.down ? 0 : 1))
       .catch((err) => { if (!closing) log.error({ err: errText(err) }, 'kafka bus failed to start'); });
   }
@@ -196,7 +211,10 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
     status: 'ok', bus: kafkaBus ? 'kafka' : 'embedded', kafka: kafkaBus?.health(), kafka_up: forwarder ? !forwarder.down && kafkaBus!.health().producer === 'connected' : undefined,
     buffered: buffer.size, shed: buffer.shed, clients: broker.connectedClients,
   }));
-  http.get('/metrics', async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+  http.get('/metrics', async (_req, reply) => {
+    metrics.kafkaInvalid.set(kafkaBus?.stats().invalid ?? 0);
+    return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
   await http.listen({ port: o.httpPort, host: o.host });
 
   const ports = {

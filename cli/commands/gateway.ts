@@ -4,7 +4,7 @@ import { addBusOptions, busConfigFrom, ConfigError, opt, parseBool, parseId, par
 interface GatewayCliOptions extends BusOptionValues {
   mqttPort: number; host: string; httpPort: number;
   tlsPort?: number; tlsCert?: string; tlsKey?: string;
-  credentials?: string; dev?: boolean; bufferMax: number;
+  credentials?: string; dev?: boolean; bufferMax: number; commandMaxAgeMs: number;
 }
 
 /** `evcharging gateway`: the edge gateway. `evcharging gateway add-client`: write a credentials entry. */
@@ -19,7 +19,8 @@ export default function register(program: Command): void {
     .addOption(opt('--tls-key <file>', 'TLS private key (PEM)', 'GATEWAY_TLS_KEY'))
     .addOption(opt('--credentials <file>', 'credentials file (JSON, scrypt-hashed secrets)', 'GATEWAY_CREDENTIALS_FILE'))
     .addOption(opt('--dev [bool]', 'dev mode: admit every client, no ACLs (loud warning)', 'GATEWAY_DEV_MODE', parseBool))
-    .addOption(opt('--buffer-max <n>', 'messages held while Kafka is away (telemetry shed first)', 'GATEWAY_BUFFER_MAX', parsePositiveInt, 100_000));
+    .addOption(opt('--buffer-max <n>', 'messages held while Kafka is away (telemetry shed first)', 'GATEWAY_BUFFER_MAX', parsePositiveInt, 100_000))
+    .addOption(opt('--command-max-age-ms <ms>', 'Kafka commands older than this are dropped, not sent to the CP', 'GATEWAY_COMMAND_MAX_AGE_MS', parsePositiveInt, 120_000));
   addBusOptions(cmd);
   cmd.action(async (o: GatewayCliOptions) => {
     const dev = o.dev === true || (o.dev as unknown) === '' ;
@@ -38,7 +39,7 @@ export default function register(program: Command): void {
     const gw = await startGateway({
       host: o.host, mqttPort: o.mqttPort, httpPort: o.httpPort,
       tls: o.tlsPort !== undefined ? { port: o.tlsPort, cert: o.tlsCert!, key: o.tlsKey! } : undefined,
-      credentials, bufferMax: o.bufferMax, kafka: bus.kafkaBootstrap ? bus : undefined,
+      credentials, bufferMax: o.bufferMax, commandMaxAgeMs: o.commandMaxAgeMs, kafka: bus.kafkaBootstrap ? bus : undefined,
     }, log);
     onShutdown(log, [() => gw.close()]);
   });

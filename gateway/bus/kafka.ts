@@ -85,7 +85,9 @@ export class KafkaBus implements Bus {
       this.consumers.push(consumer);
       await retryWithBackoff(async () => {
         await consumer.connect();
-        for (const t of new Set(subs.map((s) => s.topic))) await consumer.subscribe({ topic: t, fromBeginning: false });
+        for (const t of new Set(subs.map((s) => s.topic))) {
+          await consumer.subscribe({ topic: t, fromBeginning: subs.some((s) => s.topic === t && s.opts.fromBeginning) });
+        }
       }, { signal: this.abort.signal, onWaiting });
       await consumer.run({
         eachMessage: async ({ topic, message }) => {

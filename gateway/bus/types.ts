@@ -18,6 +18,8 @@ export interface SubscribeOptions {
   group: string;
   /** Only messages with this key (e.g. one driver's updates). */
   key?: string;
+  /** kafka: a group with no committed offset starts at the earliest message (default: the latest). Embedded: no effect. */
+  fromBeginning?: boolean;
 }
 
 export interface BusHealth {

@@ -1,4 +1,5 @@
 import mqtt from 'mqtt';
+import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { forwardPort, readTopics, startKafkaMock, type KafkaMock } from '../helpers/kafka-mock.js';
 import { freePort } from '../helpers/ports.js';
@@ -15,7 +16,7 @@ describe('gateway started before Kafka', () => {
     await client?.endAsync(true); await reader?.stop(); await gw?.kill('SIGKILL'); await fwd?.close(); await mock?.stop();
   });
 
-  it('serves MQTT at once, says once that it waits for Kafka, and delivers what it held when Kafka appears on the configured port', async () => {
+  it('serves MQTT at once, says once that it waits for Kafka, delivers what it held when Kafka appears on the configured port, and commands sent meanwhile (not stale ones)', async () => {
     const kafkaPort = await freePort(); // nothing listens here yet
     const [mqttPort, httpPort] = [await freePort(), await freePort()];
     const cpId = `CP-W${process.pid}`;
@@ -32,8 +33,22 @@ describe('gateway started before Kafka', () => {
     }, { timeoutMs: 15_000, what: '3 statuses buffered' });
     expect(health.kafka_up).toBe(false);
 
-    // Kafka appears on the port the gateway was given.
+    // Central already wrote two commands before the gateway could read: a fresh one (delivered: the gateway's group
+    // starts at the earliest offset) and one ten minutes old (dropped and counted, never sent to the CP).
+    const commands: string[] = [];
+    client.on('message', (_t, p) => commands.push(String(JSON.parse(p.toString()).command_id)));
+    await client.subscribeAsync(`cp/${cpId}/cmd`, { qos: 1 });
     mock = await startKafkaMock(1);
+    const producer = new Kafka({ brokers: mock.bootstrap, clientId: 'central-early', logLevel: logLevel.NOTHING }).producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    await producer.connect();
+    await producer.send({ topic: 'central.commands', messages: [
+      { key: cpId, value: JSON.stringify({ v: 1, command_id: 'old-1', cp_id: cpId, command: 'STOP_CP', ts: Date.now() - 600_000 }) },
+      { key: cpId, value: JSON.stringify({ v: 1, command_id: 'fresh-1', cp_id: cpId, command: 'RESUME_CP', ts: Date.now() }) },
+      { key: cpId, value: '{"not a command' },
+    ] });
+    await producer.disconnect();
+
+    // Kafka appears on the port the gateway was given.
     fwd = await forwardPort(kafkaPort, mock.bootstrap[0]!);
     await gw.waitForLine(/"kafka reachable, connected"/, 45_000);
     reader = await readTopics(mock.bootstrap, ['cp.status']);
@@ -41,6 +56,13 @@ describe('gateway started before Kafka', () => {
     await client.publishAsync(`cp/${cpId}/status`, status(cpId, 4), { qos: 1 });
     await waitFor(() => reader!.of('cp.status', cpId).length >= 4, { timeoutMs: 30_000, what: 'a live status on Kafka' });
     expect(reader.of('cp.status', cpId).map((r) => r.value.seq)).toEqual([1, 2, 3, 4]);
+
+    await waitFor(() => commands.includes('fresh-1'), { timeoutMs: 45_000, what: 'the command central sent before the gateway joined' });
+    const metrics = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+    expect(metrics).toContain('gateway_rejected_total{reason="stale"} 1');
+    expect(metrics).toContain('gateway_kafka_invalid_total 1');
+    expect(commands).toEqual(['fresh-1']);
+    await gw.waitForLine(/stale command dropped/);
 
     const logs = gw.logs();
     expect(logs.filter((l) => /kafka not reachable yet/.test(String(l.msg)))).toHaveLength(1);
