@@ -1,0 +1,128 @@
+import { describe, expect, it } from 'vitest';
+import { parseRequestFile } from '../../driver/request-file.js';
+import {
+  describeUpdate, initialTracker, invalidLines, onTick, onUpdate, queried, requested, stopSent, summaryLine, type TrackerState,
+} from '../../driver/session-tracker.js';
+import { PROTOCOL_VERSION, type DriverUpdateMsg, type Ticket } from '../../protocol/index.js';
+
+const D = 'driver-alice';
+const upd = (m: Partial<DriverUpdateMsg> & Pick<DriverUpdateMsg, 'status'>): DriverUpdateMsg => ({ v: PROTOCOL_VERSION, driver_id: D, ts: 0, ...m });
+const ticket = (over: Partial<Ticket> = {}): Ticket => ({
+  session_id: 'S1', cp_id: 'CP-001', driver_id: D, kwh: 3.2, eur: 1.12, price_eur_kwh: 0.35,
+  started_at: 1000, ended_at: 121_000, duration_s: 120, reason: 'full', interrupted: false, ...over,
+});
+const LIM = { requestTimeoutMs: 5000, maxChargeMs: 10_000 };
+
+describe('request file (pure)', () => {
+  it('keeps CP ids in order, ignores blanks and comments, reports invalid lines with their numbers', () => {
+    const r = parseRequestFile('# header\nCP-001\n\n  CP-002  # trailing comment\nCP 3\nCP/4\r\nCP-005\n');
+    expect(r.requests).toEqual([{ line: 2, cpId: 'CP-001' }, { line: 4, cpId: 'CP-002' }, { line: 7, cpId: 'CP-005' }]);
+    expect(r.invalid.map((i) => [i.line, i.text])).toEqual([[5, 'CP 3'], [6, 'CP/4']]);
+    expect(r.invalid[0]!.reason).toBe('more than one word');
+    expect(parseRequestFile('')).toEqual({ requests: [], invalid: [] });
+  });
+});
+
+describe('driver session tracker (pure)', () => {
+  const start = (): TrackerState => requested(initialTracker(D), 'R1', 'CP-001', 0);
+
+  it('formats each update on one line', () => {
+    expect(describeUpdate(upd({ status: 'IN_PROGRESS', cp_id: 'CP-001', kw: 11, kwh: 0.421, eur: 0.147 }))).toBe('CP-001 IN_PROGRESS 11.0 kW 0.42 kWh 0.15 €');
+    expect(describeUpdate(upd({ status: 'ACCEPTED', cp_id: 'CP-001', session_id: 'S1' }))).toBe('CP-001 ACCEPTED session S1');
+    expect(describeUpdate(upd({ status: 'REJECTED', cp_id: 'CP-001', reason: 'CP is FAULTY' }))).toBe('CP-001 REJECTED CP is FAULTY');
+    expect(describeUpdate(upd({ status: 'COMPLETED', cp_id: 'CP-001', ticket: ticket() }))).toBe('CP-001 COMPLETED 3.20 kWh 1.12 € ticket S1: 0.35 €/kWh, 120 s, reason full');
+    expect(describeUpdate(upd({ status: 'INTERRUPTED', kwh: 1, eur: 0.5, reason: 'fault' }))).toBe('- INTERRUPTED 1.00 kWh 0.50 € reason fault');
+  });
+
+  it('REQUEST → ACCEPTED → IN_PROGRESS → COMPLETED: one finished session in the totals, ticket amounts counted', () => {
+    let s = start();
+    let st = onUpdate(s, upd({ status: 'ACCEPTED', request_id: 'R1', cp_id: 'CP-001', session_id: 'S1' }), 100);
+    s = st.state;
+    expect(st.line).toBe(`${D} CP-001 ACCEPTED session S1`);
+    expect(s.current).toMatchObject({ phase: 'charging', sessionId: 'S1', chargingSince: 100 });
+    s = onUpdate(s, upd({ status: 'IN_PROGRESS', session_id: 'S1', cp_id: 'CP-001', kw: 11, kwh: 1, eur: 0.35 }), 1100).state;
+    st = onUpdate(s, upd({ status: 'COMPLETED', session_id: 'S1', cp_id: 'CP-001', kwh: 9, eur: 9, ticket: ticket() }), 2000);
+    expect(st.finished).toBe('completed');
+    expect(st.state.current).toBeUndefined();
+    expect(st.state.totals).toMatchObject({ requested: 1, sessions: 1, completed: 1, kwh: 3.2, eur: 1.12 });
+    // A redelivered final update is neither printed nor counted again.
+    const again = onUpdate(st.state, upd({ status: 'COMPLETED', session_id: 'S1', cp_id: 'CP-001', ticket: ticket() }), 2100);
+    expect(again.line).toBeUndefined();
+    expect(again.state.totals.sessions).toBe(1);
+  });
+
+  it('REJECTED while waiting ends the request as rejected; REJECTED of a STOP does not end the session', () => {
+    const rej = onUpdate(start(), upd({ status: 'REJECTED', request_id: 'R1', cp_id: 'CP-001', reason: 'busy' }), 10);
+    expect(rej.finished).toBe('rejected');
+    expect(rej.state.totals.rejected).toBe(1);
+    let s = onUpdate(start(), upd({ status: 'ACCEPTED', request_id: 'R1', session_id: 'S1' }), 10).state;
+    s = stopSent(s, 'R2');
+    const stopRej = onUpdate(s, upd({ status: 'REJECTED', request_id: 'R2', reason: 'not charging' }), 20);
+    expect(stopRej.finished).toBeUndefined();
+    expect(stopRej.state.current?.phase).toBe('stopping');
+  });
+
+  it('INTERRUPTED counts as an interrupted session', () => {
+    let s = onUpdate(start(), upd({ status: 'ACCEPTED', request_id: 'R1', session_id: 'S1' }), 10).state;
+    const st = onUpdate(s, upd({ status: 'INTERRUPTED', session_id: 'S1', ticket: ticket({ reason: 'fault', interrupted: true, kwh: 1, eur: 0.35 }) }), 20);
+    s = st.state;
+    expect(st.finished).toBe('interrupted');
+    expect(s.totals).toMatchObject({ sessions: 1, interrupted: 1, completed: 0, kwh: 1 });
+  });
+
+  it("updates for other requests are printed but don't touch the current request", () => {
+    const st = onUpdate(start(), upd({ status: 'COMPLETED', request_id: 'OLD', session_id: 'S0', ticket: ticket({ session_id: 'S0' }) }), 10);
+    expect(st.line).toMatch(/COMPLETED/);
+    expect(st.finished).toBeUndefined();
+    expect(st.state.current?.requestId).toBe('R1');
+    expect(st.state.totals.sessions).toBe(0);
+  });
+
+  it('no answer within the timeout: finished as timeout, once', () => {
+    expect(onTick(start(), 4999, LIM).finished).toBeUndefined();
+    const t = onTick(start(), 5000, LIM);
+    expect(t.finished).toBe('timeout');
+    expect(t.line).toBe(`${D} CP-001 TIMEOUT no answer within 5000 ms, moving on`);
+    expect(t.state.totals.timedOut).toBe(1);
+    expect(onTick(t.state, 9000, LIM).finished).toBeUndefined();
+  });
+
+  it('a session that goes silent times out after the same timeout since the last update', () => {
+    const s = onUpdate(start(), upd({ status: 'ACCEPTED', request_id: 'R1', session_id: 'S1' }), 1000).state;
+    expect(onTick(s, 5999, { requestTimeoutMs: 5000 }).finished).toBeUndefined();
+    expect(onTick(s, 6000, { requestTimeoutMs: 5000 }).line).toMatch(/TIMEOUT no update for 5000 ms/);
+  });
+
+  it('max charge time: asks for STOP once (stopping phase), then waits for the final update', () => {
+    let s = onUpdate(start(), upd({ status: 'ACCEPTED', request_id: 'R1', session_id: 'S1' }), 0).state;
+    s = onUpdate(s, upd({ status: 'IN_PROGRESS', session_id: 'S1' }), 9000).state;
+    expect(onTick(s, 9999, LIM).sendStop).toBeUndefined();
+    const t = onTick(s, 10_000, LIM);
+    expect(t.sendStop).toBe(true);
+    expect(t.line).toBe(`${D} CP-001 STOP after 10 s of charging`);
+    s = stopSent(t.state, 'R2');
+    s = onUpdate(s, upd({ status: 'IN_PROGRESS', session_id: 'S1' }), 10_500).state;
+    expect(onTick(s, 11_000, LIM).sendStop).toBeUndefined();
+    const end = onUpdate(s, upd({ status: 'COMPLETED', request_id: 'R2', session_id: 'S1', ticket: ticket({ reason: 'driver_stop' }) }), 11_000);
+    expect(end.finished).toBe('completed');
+  });
+
+  it('QUERY: the answer (same request id, or anything while idle) is printed as the last session; no answer times out', () => {
+    let s = queried(initialTracker(D), 'Q1', 0);
+    const a = onUpdate(s, upd({ status: 'COMPLETED', request_id: 'Q1', cp_id: 'CP-001', session_id: 'S9', ticket: ticket({ session_id: 'S9' }) }), 10);
+    expect(a.queryAnswer).toBe(true);
+    expect(a.line).toBe(`${D} last session: CP-001 COMPLETED 3.20 kWh 1.12 € ticket S9: 0.35 €/kWh, 120 s, reason full`);
+    expect(a.state.query).toBeUndefined();
+    expect(a.state.totals.sessions).toBe(0); // an earlier run's session is not this run's
+    s = queried(initialTracker(D), 'Q2', 0);
+    const t = onTick(s, 5000, LIM);
+    expect(t.line).toBe(`${D} last session: no answer to QUERY within 5000 ms`);
+    expect(t.state.query).toBeUndefined();
+  });
+
+  it('summary line', () => {
+    let s = invalidLines(initialTracker(D), 1);
+    s = { ...s, totals: { ...s.totals, sessions: 2, completed: 1, interrupted: 1, kwh: 4.5, eur: 1.58, rejected: 1, timedOut: 0 } };
+    expect(summaryLine(s)).toBe(`${D} summary: 2 sessions (1 completed, 1 interrupted), 4.50 kWh, 1.58 €, 1 rejected, 0 timed out, 1 invalid line`);
+  });
+});
