@@ -15,12 +15,27 @@ const SerialLine = z.object({
 export const SerialHalConfig = z.object({
   driver: z.literal('serial'),
   /** LCUS-type USB relay module (4-byte frames A0 ch state sum). */
-  relay: SerialLine.extend({ channel: z.number().int().min(1).max(8).default(1) }),
+  relay: SerialLine.extend({
+    channel: z.number().int().min(1).max(8).default(1),
+    /** status_query: boards that answer 0xFF with "CHn: ON|OFF" lines (relay feedback); none: trust the command. */
+    feedback: z.enum(['status_query', 'none']).default('status_query'),
+  }),
   /** Modbus RTU energy meter (Eastron SDM-style input registers). */
   meter: SerialLine.extend({ unit_id: z.number().int().min(1).max(247).default(1), model: z.enum(['sdm120', 'sdm630']).default('sdm120') }),
+  /** Optional Modbus RTU digital input module on the meter's RS-485 bus (function 0x02), e.g. an RCD or over-temperature contact. */
+  fault_input: z.object({
+    unit_id: z.number().int().min(1).max(247),
+    input: z.number().int().min(0).max(255).default(0),
+    kind: z.enum(['ground_fault', 'over_temperature']).default('ground_fault'),
+    active: z.enum(['high', 'low']).default('high'),
+  }).optional(),
   timeout_ms: z.number().int().positive().default(300),
   retries: z.number().int().min(0).max(10).default(3),
   poll_ms: z.number().int().positive().default(500),
+  /** The vehicle is full when, with the relay closed, it draws at most this much after having drawn more... */
+  full_below_kw: z.number().nonnegative().default(0.1),
+  /** ...for this long (ms). */
+  full_after_ms: z.number().int().positive().default(3_000),
 });
 
 export const SimHalConfig = z.object({
