@@ -283,7 +283,7 @@ export function createEngine(o: EngineOptions): Engine {
         cp_id: cpId, state: ctx.state, link_up: ctx.linkUp, faults: ctx.faults, healthy: h.ok, ...(h.ok ? {} : { reason: h.reason }),
         session: ctx.session ? { ...ctx.session, kwh: round(sessionKwh(), 4), eur: round(sessionKwh() * price, 4) } : null,
         kw: inputs ? round(inputs.powerKw, 3) : 0, soc: inputs?.soc, meter_kwh: inputs ? round(inputs.meterKwh, 4) : 0,
-        profile: profile.name, boot_id: bootId, counters,
+        profile: profile.name, boot_id: bootId, counters, ...(hal.stats ? { hal: hal.stats() } : {}),
       };
     },
   };

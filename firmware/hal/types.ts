@@ -34,5 +34,7 @@ export interface Hal {
   /** Fault injection, where the hardware allows it (the simulator; the serial board emulator does it on its side). */
   injectFault?(kind: FaultKind): void;
   clearFault?(kind?: FaultKind): void;
+  /** Driver counters (serial: requests, retries, CRC errors, noise bytes, reopens), shown in the health port's STATUS. */
+  stats?(): Record<string, number | boolean>;
   close(): Promise<void>;
 }
