@@ -40,6 +40,7 @@ export function createSerialHal(s: SerialHalSettings, ctx: { profile: HwProfile;
   let powerKw = 0;
   let polls = 0;
   let implausible = 0;
+  let backwards = 0;
   /** Faults seen by each part of the hardware; the union is reported. */
   const relayFaults = new Set<FaultKind>();
   const meterFaults = new Set<FaultKind>();
@@ -109,11 +110,13 @@ export function createSerialHal(s: SerialHalSettings, ctx: { profile: HwProfile;
       return;
     }
     if (kwh + 1e-6 < meterKwh) {
-      // An energy register never runs backwards: a misread (or a replaced meter) is not taken.
+      // An energy register never runs backwards: one such reading is a misread and is dropped;
+      // if it persists, the meter was replaced or reset and its register is the new baseline.
       implausible++;
-      setFault(meterFaults, 'meter_failure', true, `meter energy went backwards (${meterKwh} -> ${kwh} kWh)`);
-      return;
+      if (++backwards <= s.retries) return;
+      log.warn({ from_kwh: meterKwh, to_kwh: kwh }, 'meter energy register went backwards and stays there: meter replaced or reset, taking its reading');
     }
+    backwards = 0;
     setFault(meterFaults, 'link_lost', false, 'meter answers again');
     setFault(meterFaults, 'meter_failure', false, 'meter frames valid again');
     powerKw = Math.max(0, w / 1000);
