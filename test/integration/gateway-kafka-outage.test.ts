@@ -134,7 +134,9 @@ describe('Kafka stopped for 10 s while CPs publish', () => {
     await gw.waitForLine(/"kafka reachable again, delivering buffered messages"/, 45_000);
     const onKafka = (id: string) => firstOccurrences(reader.of('cp.status', id).map((r) => identity(r.value)));
     for (const [id, sent] of during) {
-      await waitFor(() => { const k = new Set(onKafka(id)); return sent.every((x) => k.has(x)); }, { timeoutMs: 45_000, what: `everything ${id} published, on Kafka` });
+      await waitFor(() => { const k = new Set(onKafka(id)); return sent.every((x) => k.has(x)); }, {
+        timeoutMs: 25_000, what: `everything ${id} published, on Kafka; missing: ${sent.filter((x) => !onKafka(id).includes(x)).join(', ')}`,
+      });
     }
     for (const [id, sent] of during) {
       const sentSet = new Set(sent);
@@ -157,5 +159,5 @@ describe('Kafka stopped for 10 s while CPs publish', () => {
     expect(logs.findIndex((l) => l.msg === 'kafka unavailable, buffering')).toBeLessThan(logs.findIndex((l) => String(l.msg).startsWith('kafka reachable again')));
     expect(gw.lines.some((l) => /\n\s+at |"stack"/.test(l))).toBe(false);
     expect(gw.logs().filter((l) => Number(l.level) >= 50)).toEqual([]);
-  });
+  }, 80_000);
 });
