@@ -1,9 +1,50 @@
 import type { Command } from 'commander';
+import { addBusOptions, busConfigFrom, ConfigError, opt, parsePort, parsePositiveInt, type BusOptionValues } from '../options.js';
 
-// Placeholder until this command is built.
+interface CentralCliOptions extends BusOptionValues {
+  host: string; port: number; dataDir: string; adminToken?: string; cpFile?: string;
+  monitorTimeoutMs: number; endGraceMs: number; startConfirmMs: number;
+}
+
+/** `evcharging central`: the controller (registry, sessions, billing), its HTTP API and dashboard. */
 export default function register(program: Command): void {
-  program.command('central').description('run the central controller (HTTP API and dashboard) (not built yet)').action(() => {
-    process.stderr.write('evcharging central: not built yet\n');
-    process.exit(1);
+  const cmd = program.command('central')
+    .description('run the central controller: registry, authorization, sessions and tickets, HTTP API and live dashboard')
+    .addOption(opt('--host <host>', 'HTTP listen address', 'CENTRAL_HOST', undefined, '0.0.0.0'))
+    .addOption(opt('--port <port>', 'HTTP port (API and dashboard)', 'CENTRAL_PORT', parsePort, 8000))
+    .addOption(opt('--data-dir <dir>', 'where the journal and snapshot live', 'CENTRAL_DATA_DIR', undefined, './data/central'))
+    .addOption(opt('--admin-token <token>', 'bearer token for admin actions (none: a dev token is generated and printed)', 'CENTRAL_ADMIN_TOKEN'))
+    .addOption(opt('--cp-file <file>', 'JSON list of CPs to preload (ids or {cp_id, profile, kw, price})', 'CENTRAL_CP_FILE'))
+    .addOption(opt('--monitor-timeout-ms <ms>', "a CP whose monitor is silent this long is monitor DOWN", 'CENTRAL_MONITOR_TIMEOUT_MS', parsePositiveInt, 3000))
+    .addOption(opt('--end-grace-ms <ms>', "after a fault, stop or lost link, wait this long for the CP's own session_end before billing from telemetry", 'CENTRAL_END_GRACE_MS', parsePositiveInt, 5000))
+    .addOption(opt('--start-confirm-ms <ms>', 'a START_SUPPLY the CP never confirms is closed after this long', 'CENTRAL_START_CONFIRM_MS', parsePositiveInt, 30_000));
+  addBusOptions(cmd).action(async (o: CentralCliOptions) => {
+    if (o.adminToken !== undefined && !/^\S{8,256}$/.test(o.adminToken)) throw new ConfigError('--admin-token (CENTRAL_ADMIN_TOKEN) must be 8-256 characters without spaces');
+    if (!o.host.trim()) throw new ConfigError('--host (CENTRAL_HOST) must not be empty');
+    if (!o.dataDir.trim()) throw new ConfigError('--data-dir (CENTRAL_DATA_DIR) must not be empty');
+    const bus = busConfigFrom(o, 'evcharging-central');
+    const { readCpFile, CpFileError } = await import('../../central/cp-file.js');
+    let preload: import('../../central/cp-file.js').PreloadedCp[] = [];
+    if (o.cpFile) {
+      try { preload = readCpFile(o.cpFile); } catch (err) { if (err instanceof CpFileError) throw new ConfigError(err.message); throw err; }
+    }
+    const { createLogger } = await import('../../lib/log.js');
+    const { onShutdown } = await import('../../lib/lifecycle.js');
+    const { startCentral, ListenError } = await import('../../central/central.js');
+    const { StoreError } = await import('../../central/store.js');
+    const log = createLogger('central');
+    let central;
+    try {
+      central = await startCentral({
+        host: o.host, port: o.port, dataDir: o.dataDir, adminToken: o.adminToken, preload,
+        monitorTimeoutMs: o.monitorTimeoutMs, endGraceMs: o.endGraceMs, startConfirmMs: o.startConfirmMs, bus, log,
+      });
+    } catch (err) {
+      if (err instanceof ListenError) throw new ConfigError(`--port ${o.port} / --host ${o.host}: ${err.message}`);
+      if (err instanceof StoreError) throw new ConfigError(`--data-dir (CENTRAL_DATA_DIR) ${err.message}`);
+      throw err;
+    }
+    const c = central;
+    onShutdown(log, [() => c.close()]);
   });
 }
