@@ -59,6 +59,19 @@ describe('forward buffer', () => {
     expect(values(b.take(10))).toEqual(['5', '7']);
   });
 
+  it('hands out batches in arrival order across kinds, and under a long outage keeps every critical entry and only the newest telemetry', () => {
+    const b = new ForwardBuffer(1000);
+    for (let i = 0; i < 50_000; i++) b.push(item(i, i % 10 !== 0)); // every 10th critical
+    expect(b.size).toBe(5000); // 5,000 critical exceed the bound; all telemetry shed
+    expect(b.shed).toBe(45_000);
+    const out: number[] = [];
+    for (let batch = b.take(500); batch.length; batch = b.take(500)) { out.push(...batch.map((p) => Number(p.value))); b.ack(); }
+    expect(out).toEqual([...Array(5000).keys()].map((k) => k * 10));
+    const c = new ForwardBuffer(6);
+    for (let i = 0; i < 10; i++) c.push(item(i, i % 3 !== 0)); // critical 0, 3, 6, 9
+    expect(values(c.take(10))).toEqual(['0', '3', '6', '7', '8', '9']); // the two newest telemetry survive, interleaved by arrival
+  });
+
   it('puts a failed batch back at the head, in order, where telemetry may be shed again', () => {
     const b = new ForwardBuffer(3);
     b.push(item(1, true)); b.push(item(2, false));
