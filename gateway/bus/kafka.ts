@@ -89,6 +89,17 @@ export class KafkaBus implements Bus {
           await consumer.subscribe({ topic: t, fromBeginning: subs.some((s) => s.topic === t && s.opts.fromBeginning) });
         }
       }, { signal: this.abort.signal, onWaiting });
+      // One line when the consumer falls over and one when it is back, not one per retry.
+      // Registered before run(): the first GROUP_JOIN can fire before run() resolves.
+      consumer.on(consumer.events.CRASH, (e) => {
+        if (this.consumerState !== 'connecting') this.log.warn({ group, err: errText(e.payload.error) }, 'kafka consumer restarting');
+        this.consumerState = 'connecting';
+      });
+      consumer.on(consumer.events.GROUP_JOIN, () => {
+        if (this.consumerState === 'connecting' && this.rejoin) this.log.info({ group }, 'kafka consumer rejoined its group');
+        this.consumerState = 'connected';
+        this.rejoin = true;
+      });
       await consumer.run({
         eachMessage: async ({ topic, message }) => {
           const key = message.key?.toString() ?? '';
@@ -105,16 +116,6 @@ export class KafkaBus implements Bus {
             try { await s.handler(r.value as never, { topic: topic as KafkaTopic, key }); } catch (err) { this.log.error({ topic, key, err: errText(err) }, 'bus handler failed'); }
           }
         },
-      });
-      // One line when the consumer falls over and one when it is back, not one per retry.
-      consumer.on(consumer.events.CRASH, (e) => {
-        if (this.consumerState !== 'connecting') this.log.warn({ group, err: errText(e.payload.error) }, 'kafka consumer restarting');
-        this.consumerState = 'connecting';
-      });
-      consumer.on(consumer.events.GROUP_JOIN, () => {
-        if (this.consumerState === 'connecting' && this.rejoin) this.log.info({ group }, 'kafka consumer rejoined its group');
-        this.consumerState = 'connected';
-        this.rejoin = true;
       });
     }
     if (groups.size && this.consumerState === 'connecting') this.consumerState = 'connecting';
@@ -143,7 +144,9 @@ export class KafkaBus implements Bus {
 
   async close(): Promise<void> {
     this.abort.abort();
-    await Promise.all(this.consumers.map((c) => c.disconnect().catch(() => undefined)));
-    await this.producer.disconnect().catch(() => undefined);
+    // A hung broker must not hold up a shutdown: disconnects get a bounded wait.
+    const bounded = (p: Promise<unknown>) => Promise.race([p.catch(() => undefined), new Promise((r) => setTimeout(r, 1_500).unref())]);
+    await bounded(Promise.all(this.consumers.map((c) => c.disconnect())));
+    await bounded(this.producer.disconnect());
   }
 }
