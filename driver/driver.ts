@@ -104,6 +104,15 @@ export function createDriver(o: DriverOptions): Driver {
   return {
     async start() {
       await o.bus.start();
+      // Kafka resolves start() before the consumer has joined its group; a new group starts at the
+      // latest offset, so an answer published before the join would be lost. Wait for it (bounded).
+      const began = Date.now();
+      let said = false;
+      while (o.bus.health().consumer !== 'connected' && !closed) {
+        if (!said && Date.now() - began > 3_000) { said = true; o.log.info({ driver_id: id }, 'waiting for the updates consumer to join its group (up to 30 s)'); }
+        if (Date.now() - began > 30_000) { o.log.warn({ driver_id: id }, 'updates consumer has not joined after 30 s (does driver.updates exist yet?), going on'); break; }
+        await new Promise((r) => setTimeout(r, 100));
+      }
       timer = setInterval(() => apply(onTick(state, Date.now(), limits)), o.tickMs ?? 200);
     },
     async query() {

@@ -8,6 +8,7 @@ import { createBus } from '../../gateway/bus/create.js';
 import type { Bus } from '../../gateway/bus/types.js';
 import { silentLogger } from '../../lib/log.js';
 import { PROTOCOL_VERSION, type DriverRequestMsg, type DriverUpdateMsg, type Ticket } from '../../protocol/index.js';
+import { startKafkaMock, type KafkaMock } from '../helpers/kafka-mock.js';
 import { TestNetwork } from '../helpers/network.js';
 import { freePort } from '../helpers/ports.js';
 import { spawnCli, type CliProcess } from '../helpers/processes.js';
@@ -21,8 +22,9 @@ type Behaviour = 'charge' | 'reject' | 'silent' | 'endless';
  * ticket; reject; silent; endless: charges and never ends); STOP → COMPLETED; QUERY → the last
  * session's final update (with the QUERY's request_id), or REJECTED "no session".
  */
-async function startTestResponder(mqttUrl: string, behaviour: (cpId: string) => Behaviour) {
-  const bus: Bus = createBus({ mqttUrl, clientId: `test-responder-${process.pid}-${Math.random().toString(36).slice(2, 8)}` }, silentLogger);
+async function startTestResponder(target: string | { kafkaBootstrap: string[] }, behaviour: (cpId: string) => Behaviour) {
+  const clientId = `test-responder-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  const bus: Bus = createBus(typeof target === 'string' ? { mqttUrl: target, clientId } : { kafkaBootstrap: target.kafkaBootstrap, mqttUrl: 'mqtt://unused:1', clientId }, silentLogger);
   const requests: DriverRequestMsg[] = [];
   const sessions = new Map<string, { sessionId: string; cpId: string; requestId: string; startedAt: number; timer?: NodeJS.Timeout; kwh: number }>();
   const lastEnd = new Map<string, DriverUpdateMsg>();
@@ -65,8 +67,15 @@ async function startTestResponder(mqttUrl: string, behaviour: (cpId: string) => 
       s.kwh = Math.round((s.kwh + 0.05) * 1000) / 1000;
       void send({ driver_id: d, request_id: m.request_id, session_id: s.sessionId, cp_id: cpId, status: 'IN_PROGRESS', kw: 11, kwh: s.kwh, eur: Math.round(s.kwh * 0.35 * 100) / 100 });
     }, 300);
-  }, { group: `test-responder-${process.pid}-${Math.random().toString(36).slice(2, 8)}` });
+  }, { group: clientId, fromBeginning: true });
   await bus.start();
+  // Kafka consumers join only once their topics exist: create both topics with a warm-up record.
+  const warm = { driver_id: 'topic-warmup', request_id: 'warmup', ts: Date.now(), v: PROTOCOL_VERSION };
+  await waitFor(async () => {
+    await bus.publish('driver.requests', 'topic-warmup', { ...warm, action: 'QUERY' });
+    await bus.publish('driver.updates', 'topic-warmup', { ...warm, status: 'REJECTED', reason: 'warm-up' });
+    return bus.health().consumer === 'connected' && requests.some((r) => r.driver_id === 'topic-warmup');
+  }, { timeoutMs: 60_000, intervalMs: 1000, what: 'test responder consumer joined' });
   return {
     requests, sessions,
     interrupt: (driverId: string) => finish(driverId, 'INTERRUPTED', 'fault'),
@@ -234,4 +243,42 @@ describe('evcharging driver (real process, real gateway bus, test responder as c
       expect(text[0]).toMatch(re);
     }
   });
+});
+
+describe('evcharging driver on Kafka (librdkafka mock cluster, bus chosen by KAFKA_BOOTSTRAP)', () => {
+  let mock: KafkaMock;
+  let dir: string;
+  const procs: CliProcess[] = [];
+  beforeAll(async () => {
+    mock = await startKafkaMock(1);
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'driver-kafka-test-'));
+  }, 60_000);
+  afterAll(async () => {
+    await Promise.all(procs.splice(0).map((p) => p.kill('SIGKILL')));
+    await mock?.stop();
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  it('two requests in order over Kafka, tickets printed, summary, exit 0', async () => {
+    const cpA = `CP-KA-${process.pid}`; const cpB = `CP-KB-${process.pid}`;
+    const rsp = await startTestResponder({ kafkaBootstrap: mock.bootstrap }, () => 'charge');
+    try {
+      const id = `driver-kafka-${process.pid}`;
+      const file = path.join(dir, 'requests.txt');
+      await fs.writeFile(file, `${cpA}\n${cpB}\n`);
+      const d = spawnCli(['driver', '--id', id, '--requests', file, '--wait-s', '0', '--max-charge-s', '1', '--request-timeout-ms', '15000'],
+        { env: { KAFKA_BOOTSTRAP: mock.bootstrap.join(',') } });
+      procs.push(d);
+      const exit = await Promise.race([d.exited, new Promise((r) => setTimeout(() => r('still running'), 90_000))]);
+      expect(exit, d.lines.slice(-20).join('\n')).toEqual({ code: 0, signal: null });
+      expect(d.logs().find((l) => l.msg === 'driver ready')).toMatchObject({ bus: 'kafka' });
+      expect(rsp.requests.filter((r) => r.driver_id === id && r.action === 'REQUEST').map((r) => r.cp_id)).toEqual([cpA, cpB]);
+      const out = d.lines.filter((l) => !l.startsWith('{'));
+      expect(out).toContain(`${id} last session: - REJECTED no session`);
+      expect(out.filter((l) => / COMPLETED .* ticket /.test(l)).map((l) => l.split(' ')[1])).toEqual([cpA, cpB]);
+      expect(out.at(-1)).toMatch(new RegExp(`^${id} summary: 2 sessions \\(2 completed, 0 interrupted\\)`));
+    } finally {
+      await rsp.close();
+    }
+  }, 120_000);
 });
