@@ -105,7 +105,9 @@ export function invalidLines(s: TrackerState, n: number): TrackerState {
 /** An update from central arrived. */
 export function onUpdate(s: TrackerState, m: DriverUpdateMsg, now: number): Step {
   const text = describeUpdate(m);
-  if (s.query && (m.request_id === s.query.requestId || !s.current)) {
+  // Only the answer carrying the QUERY's request id: updates stored while this driver was away
+  // (e.g. a stale IN_PROGRESS backlog) arrive first and are printed as they are.
+  if (s.query && m.request_id === s.query.requestId) {
     return { state: { ...s, query: undefined }, line: `${s.driverId} last session: ${text}`, queryAnswer: true };
   }
   if (isEnd(m) && m.session_id && s.ended.includes(m.session_id)) return { state: s }; // a redelivery

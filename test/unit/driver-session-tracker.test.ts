@@ -107,8 +107,12 @@ describe('driver session tracker (pure)', () => {
     expect(end.finished).toBe('completed');
   });
 
-  it('QUERY: the answer (same request id, or anything while idle) is printed as the last session; no answer times out', () => {
+  it('QUERY: the answer (same request id) is printed as the last session; a stored backlog is not taken for it; no answer times out', () => {
     let s = queried(initialTracker(D), 'Q1', 0);
+    const stale = onUpdate(s, upd({ status: 'IN_PROGRESS', request_id: 'R0', cp_id: 'CP-001', session_id: 'S9', kw: 11, kwh: 1, eur: 0.35 }), 5);
+    expect(stale.queryAnswer).toBeUndefined();
+    expect(stale.line).toBe(`${D} CP-001 IN_PROGRESS 11.0 kW 1.00 kWh 0.35 €`);
+    s = stale.state;
     const a = onUpdate(s, upd({ status: 'COMPLETED', request_id: 'Q1', cp_id: 'CP-001', session_id: 'S9', ticket: ticket({ session_id: 'S9' }) }), 10);
     expect(a.queryAnswer).toBe(true);
     expect(a.line).toBe(`${D} last session: CP-001 COMPLETED 3.20 kWh 1.12 € ticket S9: 0.35 €/kWh, 120 s, reason full`);
