@@ -107,7 +107,7 @@ describe('firmware bundle', () => {
     const profile = JSON.parse(await fs.readFile(path.join(unpacked, 'profile.json'), 'utf8'));
     profile.hal.relay.path = relayPty.a;
     profile.hal.meter.path = meterPty.a;
-    Object.assign(profile.hal, { poll_ms: 100, timeout_ms: 200, retries: 2 });
+    Object.assign(profile.hal, { poll_ms: 100, timeout_ms: 500, retries: 3 });
     await fs.writeFile(path.join(unpacked, 'profile.json'), JSON.stringify(profile));
 
     const healthPort = await freePort();

@@ -64,7 +64,7 @@ describe('evcharging board-emulator process', () => {
   it('the emulator side killed (SIGKILL) is link_lost at the HAL; a new emulator on the same ptys clears it', async () => {
     const profile = HwProfileSchema.parse({
       name: 'serial-test', max_kw: 7.4, price_eur_kwh: 0.3, connector: 'Type2', current: 'AC', phases: 1,
-      hal: { driver: 'serial', relay: { path: relayPty.a }, meter: { path: meterPty.a }, timeout_ms: 200, retries: 1, poll_ms: 100 },
+      hal: { driver: 'serial', relay: { path: relayPty.a }, meter: { path: meterPty.a }, timeout_ms: 500, retries: 1, poll_ms: 100 },
     });
     hal = createSerialHal(profile.hal as SerialHalSettings, { profile, log: silentLogger });
     await hal.start();

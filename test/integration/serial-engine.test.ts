@@ -47,7 +47,7 @@ describe('engine with the serial HAL against the board emulator', () => {
     const profile = path.join(dir, 'serial-test.json');
     await fs.writeFile(profile, JSON.stringify({
       name: 'serial-test', max_kw: 7.4, price_eur_kwh: 0.3, connector: 'Type2', current: 'AC', phases: 1,
-      hal: { driver: 'serial', relay: { path: relayPty.a }, meter: { path: meterPty.a }, timeout_ms: 200, retries: 2, poll_ms: 100, full_after_ms: 600 },
+      hal: { driver: 'serial', relay: { path: relayPty.a }, meter: { path: meterPty.a }, timeout_ms: 500, retries: 3, poll_ms: 100, full_after_ms: 600 },
     }));
     client = await mqtt.connectAsync(broker.url, { clientId: `watch-${cpId}`, reconnectPeriod: 500 });
     client.on('message', (topic, payload) => { try { seen.push({ topic, msg: JSON.parse(payload.toString()) }); } catch { /* not JSON */ } });

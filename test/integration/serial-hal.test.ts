@@ -40,7 +40,7 @@ describe('serial HAL against the board emulator over ptys', () => {
       name: 'serial-test', max_kw: 7.4, price_eur_kwh: 0.3, connector: 'Type2', current: 'AC', phases: 1,
       hal: {
         driver: 'serial', relay: { path: relayPty.a }, meter: { path: meterPty.a, model: 'sdm120' },
-        fault_input: { unit_id: 2, kind: 'ground_fault' }, timeout_ms: 200, retries: 2, poll_ms: 100, full_after_ms: 600,
+        fault_input: { unit_id: 2, kind: 'ground_fault' }, timeout_ms: 500, retries: 3, poll_ms: 100, full_after_ms: 600,
       },
     });
     hal = createSerialHal(profile.hal as SerialHalSettings, { profile, log: silentLogger });
