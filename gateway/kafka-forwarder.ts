@@ -22,6 +22,8 @@ export interface Forwarder {
   /** New data in the buffer. */
   notify(): void;
   readonly down: boolean;
+  /** Resolves once the buffer is empty, or after `timeoutMs` with the number still held. */
+  drain(timeoutMs: number): Promise<number>;
   close(): void;
 }
 
@@ -84,6 +86,11 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
   return {
     notify: () => wake?.(),
     get down() { return down; },
+    async drain(timeoutMs) {
+      const deadline = Date.now() + timeoutMs;
+      while (o.buffer.size && Date.now() < deadline) await sleep(20);
+      return o.buffer.size;
+    },
     close() { closing = true; wake?.(); },
   };
 }

@@ -29,6 +29,8 @@ export interface GatewayOptions {
   kafka?: BusConfig;
   /** A Kafka send unanswered this long counts as an outage (default 3000 ms). */
   kafkaStallMs?: number;
+  /** On close, how long to wait for Kafka to take what is buffered (default 2000 ms; the shutdown deadline is 5 s). */
+  drainMs?: number;
   /** Commands older than this (by their ts) are dropped, not sent to a CP (default 120000 ms). */
   commandMaxAgeMs?: number;
 }
@@ -229,10 +231,16 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
     ...ports,
     async close() {
       closing = true;
-      forwarder?.close();
       await http.close();
       await new Promise<void>((r) => broker.close(() => r()));
       mqttServer.close(); tlsServer?.close();
+      if (forwarder) {
+        // Nothing new comes in now: give Kafka a moment to take what is held, and say what could not be delivered.
+        const left = await forwarder.drain(o.drainMs ?? 2_000);
+        if (left) log.warn({ undelivered: left }, 'stopping with messages not delivered to Kafka');
+        else log.info('buffer flushed to Kafka');
+        forwarder.close();
+      }
       await kafkaBus?.close();
     },
   };

@@ -71,7 +71,13 @@ describe('gateway started before Kafka', () => {
     expect(gw.lines.some((l) => /\n\s+at |"stack"/.test(l))).toBe(false);
     expect(logs.filter((l) => Number(l.level) >= 50)).toEqual([]);
 
+    // Kafka hangs; a status is held; SIGTERM: a clean exit that says what was not delivered.
+    mock.pause();
+    await client.publishAsync(`cp/${cpId}/status`, status(cpId, 5), { qos: 1 });
+    await waitFor(async () => ((await (await fetch(`http://127.0.0.1:${httpPort}/health`)).json()) as { buffered: number }).buffered === 1, { timeoutMs: 15_000, what: 'one held status' });
     await gw.kill('SIGTERM');
-    expect((await gw.exited).code).toBe(0);
+    expect((await gw.exited).code, gw.lines.slice(-5).join('\n')).toBe(0);
+    expect(gw.logs().find((l) => l.msg === 'stopping with messages not delivered to Kafka')).toMatchObject({ undelivered: 1 });
+    mock.resume();
   });
 });
