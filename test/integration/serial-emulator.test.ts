@@ -79,5 +79,26 @@ describe('evcharging board-emulator process', () => {
     // A replaced meter (register back at 0) is taken as the new baseline, not a fault forever.
     await waitFor(() => hal!.read(0).faults.length === 0 && hal!.read(0).meterKwh === 0, { timeoutMs: 20_000, what: 'recovered with the new meter' });
     expect(hal.stats().meter_implausible).toBeGreaterThan(0);
+    await hal.close();
+    hal = undefined;
+  }, 90_000);
+
+  it('a relay board without the status query (feedback none): the command is trusted, a missing port is link_lost', async () => {
+    for (const p of procs.splice(0)) await p.kill('SIGKILL'); // one board on the lines at a time
+    const { control } = await emulator();
+    const profile = HwProfileSchema.parse({
+      name: 'serial-test', max_kw: 7.4, price_eur_kwh: 0.3, connector: 'Type2', current: 'AC', phases: 1,
+      hal: { driver: 'serial', relay: { path: relayPty.a, feedback: 'none' }, meter: { path: meterPty.a }, timeout_ms: 500, retries: 1, poll_ms: 100 },
+    });
+    hal = createSerialHal(profile.hal as SerialHalSettings, { profile, log: silentLogger });
+    await hal.start();
+    await waitFor(() => hal!.read(0).faults.length === 0 && (hal!.stats().meter_replies as number) > 0, { timeoutMs: 15_000, what: 'healthy HAL' });
+    hal.setRelay(true);
+    await waitFor(async () => ((await (await fetch(`${control}/state`)).json()) as { relays: boolean[] }).relays[0] && hal!.read(0).relayClosed, { timeoutMs: 10_000, what: 'relay closed on command' });
+    expect(hal.stats().relay_queries).toBe(0);
+    await relayPty.stop();
+    await waitFor(() => hal!.read(0).faults.includes('link_lost'), { timeoutMs: 15_000, what: 'link_lost without the relay port' });
+    await relayPty.start();
+    await waitFor(() => hal!.read(0).faults.length === 0, { timeoutMs: 20_000, what: 'relay port back' });
   }, 90_000);
 });
