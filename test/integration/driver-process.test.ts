@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
@@ -11,7 +12,7 @@ import { PROTOCOL_VERSION, type DriverRequestMsg, type DriverUpdateMsg, type Tic
 import { startKafkaMock, type KafkaMock } from '../helpers/kafka-mock.js';
 import { TestNetwork } from '../helpers/network.js';
 import { freePort } from '../helpers/ports.js';
-import { spawnCli, type CliProcess } from '../helpers/processes.js';
+import { CLI, REPO_ROOT, spawnCli, type CliProcess } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
 
 type Behaviour = 'charge' | 'reject' | 'silent' | 'endless';
@@ -224,6 +225,33 @@ describe('evcharging driver (real process, real gateway bus, test responder as c
     d.child.kill('SIGTERM');
     expect(await d.exited).toEqual({ code: 0, signal: null });
     expect(stdoutLines(d).at(-1)).toMatch(new RegExp(`^${id} summary: 1 session \\(1 completed, 0 interrupted\\)`));
+  });
+
+  it('terminal mode (real pty via script(1)): type a CP id, see updates, "stop" ends it with a ticket, "quit" prints the summary', async () => {
+    const cp = uniq('CP-T');
+    const rsp = await startTestResponder(net0.mqttUrl, () => 'charge');
+    closers.push(rsp.close);
+    const id = uniq('driver-tty');
+    const cmd = [process.execPath, CLI, 'driver', '--id', id, '--bus-mqtt', net0.mqttUrl].map((a) => `'${a}'`).join(' ');
+    const child = spawn('script', ['-qfec', cmd, '/dev/null'], { cwd: REPO_ROOT, env: { ...process.env, LOG_LEVEL: 'warn' }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let text = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (d: string) => { text += d; });
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    closers.push(async () => { if (child.exitCode === null) { child.kill('SIGKILL'); await exited; } });
+    const seen = (re: RegExp) => waitFor(() => re.test(text), { timeoutMs: 30_000, what: `${re} in terminal output:\n${text.slice(-2000)}` });
+    await seen(/type a CP id/);
+    await seen(new RegExp(`${id} last session: - REJECTED no session`));
+    child.stdin.write('not an id!\n');
+    await seen(/not a CP id: "not an id!"/);
+    child.stdin.write(`${cp}\n`);
+    await seen(new RegExp(`${id} ${cp} IN_PROGRESS 11\\.0 kW`));
+    child.stdin.write('stop\n');
+    await seen(new RegExp(`${id} ${cp} COMPLETED .* ticket S-\\d+-${cp}: .* reason driver_stop`));
+    child.stdin.write('quit\n');
+    await seen(new RegExp(`${id} summary: 1 session \\(1 completed, 0 interrupted\\)`));
+    expect(await exited).toBe(0);
+    expect(rsp.requests.filter((r) => r.driver_id === id).map((r) => r.action)).toEqual(['QUERY', 'REQUEST', 'STOP']);
   });
 
   it('bad configuration: one line naming the option, exit 2', async () => {
