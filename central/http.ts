@@ -25,6 +25,8 @@ export function buildHttp(ctl: Controller, bus: Pick<Bus, 'health' | 'stats'>, l
   const count = (status: number) => httpErrors.set(status, (httpErrors.get(status) ?? 0) + 1);
   const fail = (reply: FastifyReply, status: number, error: string) => { count(status); return reply.code(status).send({ error }); };
   const tokenDigest = digest(o.adminToken);
+  // JSON only: any other media type is a 415, not a string for the schema to puzzle over.
+  app.removeContentTypeParser('text/plain');
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
