@@ -2,6 +2,9 @@ import { SerialPort } from 'serialport';
 import { backoffDelay } from '../../lib/backoff.js';
 import { errText, type Logger } from '../../lib/log.js';
 
+/** Bytes kept while no request waits for them (a babbling line must not grow memory). */
+const MAX_IDLE_BYTES = 4096;
+
 export interface SerialLineOptions {
   /** What is on this line, for logs ("relay", "meter"). */
   name: string;
@@ -45,16 +48,18 @@ export class SerialLine {
 
   private async tryOpen(): Promise<void> {
     if (this.closed) return;
-    const port = new SerialPort({ path: this.o.path, baudRate: this.o.baudRate, autoOpen: false });
-    // Every error ends in the same place: drop the port and open it again later.
-    port.on('error', (err) => this.lost(port, err));
-    port.on('close', (err: unknown) => this.lost(port, err ?? new Error('closed')));
-    port.on('data', (chunk: Buffer) => {
-      if (port !== this.port) return;
-      this.rx = this.rx.length ? Buffer.concat([this.rx, chunk]) : chunk;
-      this.waiter?.();
-    });
+    let port: SerialPort;
     try {
+      port = new SerialPort({ path: this.o.path, baudRate: this.o.baudRate, autoOpen: false });
+      // Every error ends in the same place: drop the port and open it again later.
+      port.on('error', (err) => this.lost(port, err));
+      port.on('close', (err: unknown) => this.lost(port, err ?? new Error('closed')));
+      port.on('data', (chunk: Buffer) => {
+        if (port !== this.port) return;
+        this.rx = this.rx.length ? Buffer.concat([this.rx, chunk]) : chunk;
+        if (this.waiter) this.waiter();
+        else if (this.rx.length > MAX_IDLE_BYTES) { this.staleBytes += this.rx.length; this.rx = Buffer.alloc(0); }
+      });
       await new Promise<void>((res, rej) => port.open((err) => (err ? rej(err) : res())));
     } catch (err) {
       if (!this.waitingLogged) {

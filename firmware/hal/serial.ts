@@ -48,18 +48,16 @@ export function createSerialHal(s: SerialHalSettings, ctx: { profile: HwProfile;
   let stopped = false;
   let loop: Promise<void> | undefined;
   let wake: (() => void) | undefined;
-  let lastFaultKey = '';
 
   const faults = (): FaultKind[] => [...new Set([...relayFaults, ...meterFaults, ...inputFaults])];
 
+  /** One log line each time a part of the hardware raises or clears a fault. */
   function setFault(set: Set<FaultKind>, kind: FaultKind, on: boolean, detail: string) {
     if (on === set.has(kind)) return;
     if (on) set.add(kind); else set.delete(kind);
-    const key = faults().join(',');
-    if (key === lastFaultKey) return;
-    lastFaultKey = key;
-    if (on) log.warn({ fault: kind, detail, ...stats() }, `serial hardware fault ${kind}: ${detail}`);
-    else log.info({ fault: kind, detail, ...stats() }, `serial hardware fault ${kind} cleared: ${detail}`);
+    const part = set === relayFaults ? 'relay' : set === meterFaults ? 'meter' : 'fault input';
+    if (on) log.warn({ part, fault: kind, detail, ...stats() }, `serial hardware fault ${kind} (${part}): ${detail}`);
+    else log.info({ part, fault: kind, detail, ...stats() }, `serial hardware fault ${kind} (${part}) cleared: ${detail}`);
   }
 
   async function pollRelay() {
@@ -135,7 +133,10 @@ export function createSerialHal(s: SerialHalSettings, ctx: { profile: HwProfile;
   async function run() {
     while (!stopped) {
       const started = Date.now();
-      await Promise.all([pollRelay(), pollMeter()]);
+      // A bug in one poll must not end the loop (nor the process): log it and poll again.
+      await Promise.all([pollRelay(), pollMeter()].map((p) => p.catch((err: unknown) => {
+        log.error({ err: (err as Error).message }, 'serial poll failed');
+      })));
       polls++;
       const wait = Math.max(0, s.poll_ms - (Date.now() - started));
       if (stopped) break;
