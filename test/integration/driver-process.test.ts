@@ -254,6 +254,19 @@ describe('evcharging driver (real process, real gateway bus, test responder as c
     expect(rsp.requests.filter((r) => r.driver_id === id).map((r) => r.action)).toEqual(['QUERY', 'REQUEST', 'STOP']);
   });
 
+  it('bus not up yet: says so once and keeps retrying; SIGTERM while waiting prints the summary and exits 0', async () => {
+    const id = uniq('driver-early');
+    const file = await requestFile(['CP-001']);
+    const p = spawnCli(['driver', '--id', id, '--requests', file, '--bus-mqtt', `mqtt://127.0.0.1:${await freePort()}`]);
+    procs.push(p);
+    await p.waitForLine(/embedded bus not reachable yet, retrying/, 30_000);
+    p.child.kill('SIGTERM');
+    expect(await p.exited).toEqual({ code: 0, signal: null });
+    expect(p.logs().filter((l) => /not reachable/.test(String(l.msg)))).toHaveLength(1);
+    expect(stdoutLines(p).at(-1)).toBe(`${id} summary: 0 sessions (0 completed, 0 interrupted), 0.00 kWh, 0.00 €, 0 rejected, 0 timed out, 0 invalid lines`);
+    expect(p.lines.some((l) => /^\s+at /.test(l))).toBe(false);
+  });
+
   it('bad configuration: one line naming the option, exit 2', async () => {
     for (const [args, re] of [
       [['driver', '--requests', 'x.txt'], /--id/],

@@ -28,7 +28,7 @@ describe('many monitors in one process against a real fleet of engines', () => {
     if (dir) await fs.rm(dir, { recursive: true, force: true });
   }, 60_000);
 
-  it(`${N} monitors: all healthy, then the fleet is SIGKILLed and every one reports its fault within two polls`, async () => {
+  it(`${N} monitors: all healthy, then the fleet is SIGKILLed and every one reports its fault`, async () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'monitor-fleet-'));
     const portsFile = path.join(dir, 'ports.json');
     const prefix = `MF${process.pid}-`;
