@@ -356,8 +356,11 @@ export class Controller {
       // A CP known only to its monitor is listed (DISCONNECTED until its engine speaks).
       if (!this.state.cps.has(r.cp_id)) events.push({ t: 'cp_seen', cp_id: r.cp_id, source: 'monitor', at: this.now() });
       const active = activeSessionAt(this.state, r.cp_id);
-      if (!ok && active) events.push({ t: 'session_pending_end', session_id: active.session_id, reason: 'fault', deadline: this.now() + this.opts.endGraceMs });
+      const interrupt = !ok && active && !active.pending_end ? active : undefined;
+      if (interrupt) events.push({ t: 'session_pending_end', session_id: interrupt.session_id, reason: 'fault', deadline: this.now() + this.opts.endGraceMs });
       await this.store.append(events);
+      // A faulty CP must not go on supplying: stop it (a CP that already ended the session refuses harmlessly).
+      if (interrupt) void this.command(r.cp_id, 'STOP_SUPPLY', { session_id: interrupt.session_id });
       const after = this.monitorOf(r.cp_id);
       this.shownMonitor.set(r.cp_id, after);
       if (before !== after) {
