@@ -40,8 +40,8 @@ export function startControlServer(o: {
       if (req.method !== 'POST') return send(404, { error: `no such control ${req.method} ${url.pathname}` });
       const f = board.faults;
       switch (url.pathname) {
-        case '/bad-crc': f.badCrc = int(q.get('count'), 1, 1000); break;
-        case '/noise': f.noiseBytes = int(q.get('bytes'), 16, 4096); f.noiseReplies = int(q.get('count'), 1, 1000); break;
+        case '/bad-crc': f.badCrc = int(q.get('count'), 1, 1_000_000); break;
+        case '/noise': f.noiseBytes = int(q.get('bytes'), 16, 4096); f.noiseReplies = int(q.get('count'), 1, 1_000_000); break;
         case '/noise-now': {
           const line = q.get('line') ?? 'meter';
           if (line !== 'meter' && line !== 'relay') throw new Error('line must be meter or relay');
