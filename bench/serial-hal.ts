@@ -3,7 +3,7 @@
  * emulator process over socat pty pairs, for a few seconds per phase, and the Modbus read rate
  * and mean round trip it gets: clean lines, then 32 random bytes before every reply, then a bad
  * CRC every 500 ms (each costs a retry after the timeout). Needs socat.
- *   npx tsx bench/serial-hal.ts [seconds-per-phase]
+ *   npm run bench:serial -- [seconds-per-phase]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
