@@ -97,7 +97,8 @@ export function createDriver(o: DriverOptions): Driver {
     const finished = new Promise<Outcome>((resolve) => { onFinished = resolve; });
     state = requested(state, requestId, cpId, Date.now());
     o.log.debug({ driver_id: id, cp_id: cpId, request_id: requestId }, 'request sent');
-    await send({ request_id: requestId, action: 'REQUEST', cp_id: cpId, ...(vehicleId ? { vehicle_id: vehicleId } : {}) });
+    // Not awaited: a publish held up by a bus outage must not hold up the request timeout.
+    void send({ request_id: requestId, action: 'REQUEST', cp_id: cpId, ...(vehicleId ? { vehicle_id: vehicleId } : {}) });
     return Promise.race([finished, new Promise<'cancelled'>((r) => cancel.signal.addEventListener('abort', () => r('cancelled'), { once: true }))]);
   }
 
@@ -119,7 +120,7 @@ export function createDriver(o: DriverOptions): Driver {
       const rid = newRequestId();
       const answered = new Promise<void>((r) => { onQueryAnswered = r; });
       state = queried(state, rid, Date.now());
-      await send({ request_id: rid, action: 'QUERY' });
+      void send({ request_id: rid, action: 'QUERY' });
       await Promise.race([answered, new Promise<void>((r) => cancel.signal.addEventListener('abort', () => r(), { once: true }))]);
     },
     submit(cpId, vehicleId) {
@@ -134,7 +135,7 @@ export function createDriver(o: DriverOptions): Driver {
       const rid = newRequestId();
       state = stopSent(state, rid);
       o.out(`${id} ${c.cpId} STOP requested`);
-      await send({ request_id: rid, action: 'STOP', cp_id: c.cpId });
+      void send({ request_id: rid, action: 'STOP', cp_id: c.cpId });
       return true;
     },
     noteInvalidLines(n) { state = invalidLines(state, n); },
