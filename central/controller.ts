@@ -199,7 +199,8 @@ export class Controller {
     const s = this.state.sessions.get(m.session_id);
     if (!s) {
       this.counters.unknown_session_ends++;
-      this.log.warn({ cp_id: m.cp_id, session_id: m.session_id }, 'session_end for a session central never started, ignored');
+      // A new Kafka group replays the whole cp.status history: say it a few times, count the rest.
+      if (this.counters.unknown_session_ends <= 5) this.log.warn({ cp_id: m.cp_id, session_id: m.session_id, seen: this.counters.unknown_session_ends }, 'session_end for a session central never started, ignored (counted in /health)');
       return;
     }
     if (s.ticket) {
