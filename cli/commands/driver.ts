@@ -48,8 +48,9 @@ export default function register(program: Command): void {
       driverId: id, bus: createBus(busConfig, log), log, out,
       waitMs: o.waitS * 1000, maxChargeMs: o.maxChargeS !== undefined ? o.maxChargeS * 1000 : undefined, requestTimeoutMs: o.requestTimeoutMs,
     });
-    let summarised = false;
-    const summarise = () => { if (!summarised) { summarised = true; out(driver.summary()); } };
+    // Printed when the file is done and again at shutdown if sessions (e.g. over HTTP) came since.
+    let lastSummary = '';
+    const summarise = () => { const s = driver.summary(); if (s !== lastSummary) { lastSummary = s; out(s); } };
     let http: { close: () => Promise<void> } | undefined;
     // Closers run last-first: summary, then HTTP, then the bus.
     onShutdown(log, [() => driver.close(), () => http?.close(), summarise]);
