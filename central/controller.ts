@@ -60,6 +60,7 @@ export class Controller {
   }
 
   get state(): CentralState { return this.store.state; }
+  get storeCounters() { return this.store.counters; }
 
   /** Called after every change (the SSE feed coalesces them). */
   onChange(fn: () => void): void { this.listeners.push(fn); }
@@ -77,9 +78,19 @@ export class Controller {
     return p.finally(() => this.changed());
   }
 
-  /** Publishes without holding up the input chain (a bus that is away must not stall central); failures are logged and counted. */
+  /**
+   * Journals events: the state changes at once; the write is group-committed in the
+   * background, and every publish waits until what was journaled before it is on disk.
+   * Inputs so never wait for an fsync one by one, yet nothing is said on the bus that a
+   * crash could make central forget.
+   */
+  private journal(events: CentralEvent[]): void {
+    this.store.append(events).catch((err: Error) => this.log.error({ err: err.message }, 'journal write failed'));
+  }
+
+  /** Publishes once the journal is durable, without holding up the input chain (a bus that is away must not stall central); failures are logged and counted. */
   private publish<T extends KafkaTopic>(topic: T, key: string, value: BusMessage<T>): Promise<boolean> {
-    return this.publishRaw(topic, key, value).then(() => true, (err: Error) => {
+    return this.store.durable().then(() => this.publishRaw(topic, key, value)).then(() => true, (err: Error) => {
       this.counters.publish_failures++;
       this.log.warn({ topic, key, err: err.message }, 'bus publish failed');
       return false;
@@ -137,7 +148,7 @@ export class Controller {
     const active = activeSessionAt(this.state, m.cp_id);
     if (newBoot && active) events.push(...this.closeEvents(active, 'engine_restart'));
     events.push({ t: 'cp_announced', cp_id: m.cp_id, profile: m.profile, boot_id: m.boot_id, health_host: m.health_host, health_port: m.health_port, at: this.now() });
-    await this.store.append(events);
+    this.journal(events);
     if (!cp || newBoot) {
       this.log.info({ cp_id: m.cp_id, profile: m.profile.name, boot_id: m.boot_id }, cp ? 'charging point restarted' : 'charging point registered');
       this.note('info', `${m.cp_id} ${cp ? 'restarted' : 'registered'} (${m.profile.name})`, { cp_id: m.cp_id });
@@ -160,7 +171,7 @@ export class Controller {
       // The link died without a session_end: wait a little for the CP's own record, then close from telemetry.
       events.push({ t: 'session_pending_end', session_id: active.session_id, reason: 'disconnected', deadline: this.now() + this.opts.endGraceMs });
     }
-    await this.store.append(events);
+    this.journal(events);
     if (prevState !== m.state) {
       this.log.info({ cp_id: m.cp_id, state: m.state, source: m.source, reason: m.reason }, `${m.cp_id} is ${m.state}`);
       this.note(m.state === 'FAULTY' || m.state === 'DISCONNECTED' ? 'warn' : 'info', `${m.cp_id} engine ${m.state}${m.reason ? ` (${m.reason})` : ''}`, { cp_id: m.cp_id });
@@ -172,7 +183,7 @@ export class Controller {
     if (m.ok) {
       if (m.command === 'START_SUPPLY') {
         const s = this.sessionOfStartCommand(m.command_id);
-        if (s && !s.confirmed) await this.store.append([{ t: 'session_confirmed', session_id: s.session_id }]);
+        if (s && !s.confirmed) this.journal([{ t: 'session_confirmed', session_id: s.session_id }]);
       }
       return;
     }
@@ -184,7 +195,7 @@ export class Controller {
     // A redelivered START for the session the CP already runs is refused harmlessly.
     if (this.state.cps.get(m.cp_id)?.engine_session_id === s.session_id) return;
     const reason: SessionEndReason = m.state === 'FAULTY' ? 'fault' : m.state === 'DISCONNECTED' ? 'disconnected' : 'cp_stopped';
-    await this.store.append(this.closeEvents(s, reason));
+    this.journal(this.closeEvents(s, reason));
     this.note('warn', `${s.cp_id} refused session ${s.session_id}: ${m.reason ?? m.state}`, { cp_id: s.cp_id, driver_id: s.driver_id });
     this.sendFinal(s.session_id);
   }
@@ -214,7 +225,7 @@ export class Controller {
       session_id: s.session_id, cp_id: s.cp_id, driver_id: s.driver_id, kwh: m.kwh, price_eur_kwh: m.price_eur_kwh,
       started_at: m.started_at, ended_at: m.ended_at, reason,
     });
-    await this.store.append([{ t: 'session_ended', session_id: s.session_id, ticket }]);
+    this.journal([{ t: 'session_ended', session_id: s.session_id, ticket }]);
     this.logEnd(s);
     this.sendFinal(s.session_id);
   }
@@ -252,8 +263,7 @@ export class Controller {
       if (!s || s.status !== 'ACTIVE' || s.cp_id !== m.cp_id || m.seq <= s.telemetry_seq) { this.counters.telemetry_ignored++; return; }
       const events: CentralEvent[] = [{ t: 'telemetry', session_id: s.session_id, kw: m.kw, kwh: m.kwh, eur: m.eur, seq: m.seq }];
       if (!s.confirmed) events.push({ t: 'session_confirmed', session_id: s.session_id });
-      // Telemetry is not waited for: losing the last second of it in a crash costs nothing the session_end does not carry.
-      void this.store.append(events).catch((err: Error) => this.log.error({ err: err.message }, 'journal write failed'));
+      this.journal(events);
       const last = this.lastProgress.get(s.session_id) ?? 0;
       if (this.now() - last >= 900) {
         this.lastProgress.set(s.session_id, this.now());
@@ -277,7 +287,7 @@ export class Controller {
   private async reject(m: DriverRequestMsg, reason: string, record = true): Promise<void> {
     this.counters.rejected++;
     this.rejectReasons.set(reason, (this.rejectReasons.get(reason) ?? 0) + 1);
-    if (record) await this.store.append([{ t: 'request_done', request: { request_id: m.request_id, driver_id: m.driver_id, action: m.action, cp_id: m.cp_id, outcome: 'REJECTED', reason } }]);
+    if (record) this.journal([{ t: 'request_done', request: { request_id: m.request_id, driver_id: m.driver_id, action: m.action, cp_id: m.cp_id, outcome: 'REJECTED', reason } }]);
     this.log.info({ driver_id: m.driver_id, cp_id: m.cp_id, request_id: m.request_id, action: m.action, reason }, 'request rejected');
     this.note('info', `${m.driver_id} ${m.action}${m.cp_id ? ` ${m.cp_id}` : ''} rejected: ${reason}`, { cp_id: m.cp_id, driver_id: m.driver_id });
     void this.update(m.driver_id, 'REJECTED', { request_id: m.request_id, ...(m.cp_id ? { cp_id: m.cp_id } : {}), reason });
@@ -308,7 +318,7 @@ export class Controller {
       status: 'ACTIVE', started_at: this.now(), ended_at: null, kw: 0, kwh: 0, eur: 0, price_eur_kwh: cp.profile?.price_eur_kwh ?? 0,
       end_reason: null, interrupted: false, ticket: null, confirmed: false, ticket_sent: false, pending_end: null, telemetry_seq: -1,
     };
-    await this.store.append([
+    this.journal([
       { t: 'session_started', session },
       { t: 'request_done', request: { request_id: m.request_id, driver_id: m.driver_id, action: 'REQUEST', cp_id: cpId, outcome: 'ACCEPTED', session_id: session.session_id } },
     ]);
@@ -325,7 +335,7 @@ export class Controller {
     const d = decideStop(activeSessionOf(this.state, m.driver_id));
     if (d.kind === 'reject') return this.reject(m, d.reason);
     const s = d.session;
-    await this.store.append([{ t: 'request_done', request: { request_id: m.request_id, driver_id: m.driver_id, action: 'STOP', cp_id: s.cp_id, outcome: 'STOP_SENT', session_id: s.session_id } }]);
+    this.journal([{ t: 'request_done', request: { request_id: m.request_id, driver_id: m.driver_id, action: 'STOP', cp_id: s.cp_id, outcome: 'STOP_SENT', session_id: s.session_id } }]);
     this.log.info({ session_id: s.session_id, cp_id: s.cp_id, driver_id: m.driver_id }, 'driver stops the session');
     void this.command(s.cp_id, 'STOP_SUPPLY', { session_id: s.session_id, driver_id: m.driver_id });
   }
@@ -359,7 +369,7 @@ export class Controller {
       const active = activeSessionAt(this.state, r.cp_id);
       const interrupt = !ok && active && !active.pending_end ? active : undefined;
       if (interrupt) events.push({ t: 'session_pending_end', session_id: interrupt.session_id, reason: 'fault', deadline: this.now() + this.opts.endGraceMs });
-      await this.store.append(events);
+      this.journal(events);
       // A faulty CP must not go on supplying: stop it (a CP that already ended the session refuses harmlessly).
       if (interrupt) void this.command(r.cp_id, 'STOP_SUPPLY', { session_id: interrupt.session_id });
       const after = this.monitorOf(r.cp_id);
@@ -382,7 +392,7 @@ export class Controller {
       const events: CentralEvent[] = [{ t: 'cp_admin', cp_id: cpId, stopped: stop }];
       const active = activeSessionAt(this.state, cpId);
       if (stop && active) events.push({ t: 'session_pending_end', session_id: active.session_id, reason: 'cp_stopped', deadline: this.now() + this.opts.endGraceMs });
-      await this.store.append(events);
+      this.journal(events);
       this.log.info({ cp_id: cpId }, stop ? 'admin stopped the charging point' : 'admin resumed the charging point');
       this.note(stop ? 'warn' : 'info', `${cpId} ${stop ? 'stopped' : 'resumed'} by admin`, { cp_id: cpId });
       void this.command(cpId, stop ? 'STOP_CP' : 'RESUME_CP');
@@ -412,7 +422,7 @@ export class Controller {
           closing.push(s);
         }
       }
-      if (events.length) await this.store.append(events);
+      if (events.length) this.journal(events);
       for (const s of closing) {
         this.logEnd(s);
         this.sendFinal(s.session_id);

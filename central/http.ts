@@ -53,7 +53,7 @@ export function buildHttp(ctl: Controller, bus: Pick<Bus, 'health' | 'stats'>, l
       charging_points: ctl.state.cps.size, active_requests: ctl.activeRequests(), sessions: ctl.state.sessions.size,
       counters: ctl.counters, rejected_by_reason: Object.fromEntries(ctl.rejectReasons),
       // Malformed bus messages never reach central's handlers: the bus drops and counts them.
-      bus_stats: bus.stats(), http_errors: Object.fromEntries(httpErrors), sse_clients: sse.size,
+      bus_stats: bus.stats(), journal: ctl.storeCounters, http_errors: Object.fromEntries(httpErrors), sse_clients: sse.size,
     };
   });
 

@@ -27,6 +27,7 @@ export class Store {
   private buffered = '';
   private writing: Promise<void> | undefined;
   private linesInJournal = 0;
+  private last: Promise<void> = Promise.resolve();
   private closed = false;
   readonly counters = { appended: 0, fsyncs: 0, compactions: 0 };
 
@@ -62,9 +63,13 @@ export class Store {
       this.counters.appended++;
     }
     const p = new Promise<void>((resolve, reject) => this.pending.push((err) => (err ? reject(err) : resolve())));
+    this.last = p;
     this.kick();
     return p;
   }
+
+  /** Resolves when everything appended so far is on disk (batches complete in order). */
+  durable(): Promise<void> { return this.last; }
 
   private kick(): void {
     if (this.writing) return;

@@ -61,6 +61,17 @@ describe('central store', () => {
     expect(state.cps.size).toBe(200);
   });
 
+  it('durable() resolves once everything appended before it is on disk', async () => {
+    const dir = await tmp();
+    const { store } = await Store.open(dir);
+    void store.append([seen('CP-A')]);
+    void store.append([seen('CP-B')]);
+    await store.durable();
+    const { state } = await replay(dir);
+    expect([...state.cps.keys()]).toEqual(['CP-A', 'CP-B']);
+    await store.close();
+  });
+
   it('replays a journal whose last line was torn by a crash, and appends cleanly after it', async () => {
     const dir = await tmp();
     await fs.writeFile(path.join(dir, 'journal.jsonl'), `${line(1, seen('CP-001'))}\n${line(2, seen('CP-002'))}\n{"seq":3,"e":{"t":"cp_seen","cp_id":"CP-0`);
