@@ -33,7 +33,12 @@ export async function startFlowNetwork(kafkaBootstrap?: string[]): Promise<TestN
   return net;
 }
 
-export async function runFlow(net: TestNetwork): Promise<void> {
+/**
+ * `rounds`: requests per driver (default all three). With 2 the drivers still cover every CP
+ * (alice CP-001, CP-002; bob CP-002, CP-003); the Kafka run uses it because librdkafka's mock
+ * cluster does not wake a waiting fetch, so each bus hop costs up to kafkajs' 5 s fetch wait.
+ */
+export async function runFlow(net: TestNetwork, rounds = 3): Promise<void> {
   const prices = new Map<string, number>(await Promise.all(CPS.map(async (cp) => [cp.id, await profilePrice(cp.profile)] as const)));
 
   // Central describes each CP by the profile its engine announced.
@@ -43,9 +48,18 @@ export async function runFlow(net: TestNetwork): Promise<void> {
     expect(Number(row.price_eur_kwh), cp.id).toBeCloseTo(prices.get(cp.id)!, 9);
   }
 
-  for (const d of DRIVERS) await net.addDriver({ id: d.id, requests: [...d.requests], maxChargeS: 4, waitS: 1 });
+  for (const d of DRIVERS) await net.addDriver({ id: d.id, requests: d.requests.slice(0, rounds), maxChargeS: 4, waitS: 1 });
 
-  // Every CP completes at least one session and each driver gets at least one completed ticket.
+  // Both drivers work through their files and end on their own (exit 0, with a summary line).
+  for (const d of DRIVERS) {
+    const { code } = await waitFor(() => (net.alive(d.id) ? undefined : net.component(d.id).proc.exited), {
+      timeoutMs: 90_000, intervalMs: 250, what: `${d.id} done with its requests\n${net.tail(d.id, 10)}`,
+    });
+    expect(code, net.tail(d.id, 10)).toBe(0);
+    expect(net.component(d.id).proc.lines.some((l) => l.includes(`${d.id} summary:`)), `${d.id} summary line`).toBe(true);
+  }
+
+  // Every CP completed at least one session and each driver got at least one completed ticket.
   // (Two drivers may meet at a CP; one is then refused and moves on, the other charges there.)
   const completed = () => finalUpdates(net.recorder.records).filter((u) => u.status === 'COMPLETED');
   await waitFor(() => {
@@ -79,7 +93,9 @@ export async function runFlow(net: TestNetwork): Promise<void> {
     const updates = net.recorder.of('driver.updates', t.driver_id).map((r) => r.value).filter((v) => v.session_id === t.session_id);
     expect(updates.some((v) => v.status === 'ACCEPTED'), `ACCEPTED for ${t.session_id}`).toBe(true);
     const progress = updates.filter((v) => v.status === 'IN_PROGRESS');
-    expect(progress.length, `IN_PROGRESS updates for ${t.session_id}`).toBeGreaterThan(0);
+    // A session the driver stopped ran 4 s at least: central reported progress meanwhile. (A
+    // vehicle that fills within a bus round trip may finish before its first report.)
+    if (t.reason === 'driver_stop') expect(progress.length, `IN_PROGRESS updates for ${t.session_id} (${t.reason})`).toBeGreaterThan(0);
     for (const p of progress) expect(Number(p.kwh)).toBeLessThanOrEqual(t.kwh + 0.001);
   }
 
