@@ -20,6 +20,8 @@ export interface WatchdogState {
   readonly bad: number;
   /** The debounced verdict. */
   readonly faulty: boolean;
+  /** An OK was seen since start: until then the engine is not claimed healthy. */
+  readonly seenOk: boolean;
   /** Why the engine is (or is suspected to be) unhealthy. */
   readonly reason?: string;
   /** The verdict central last accepted: undefined until the first report went through. */
@@ -33,11 +35,13 @@ export interface Decision {
   transition?: 'fault' | 'recovered';
 }
 
-export const initialWatchdog = (): WatchdogState => ({ bad: 0, faulty: false });
+export const initialWatchdog = (): WatchdogState => ({ bad: 0, faulty: false, seenOk: false });
 
 function reportFor(s: WatchdogState): Decision['report'] {
   if (s.faulty && s.acked !== 'fault') return { kind: 'fault', engine_ok: false, reason: s.reason };
   if (!s.faulty && s.acked === 'fault') return { kind: 'recovered', engine_ok: true };
+  // Just started and not answered OK yet (below the threshold): alive, but not vouching for the engine.
+  if (!s.faulty && !s.seenOk) return { kind: 'heartbeat', engine_ok: false, reason: s.reason ?? 'no answer yet' };
   return s.faulty ? { kind: 'heartbeat', engine_ok: false, reason: s.reason } : { kind: 'heartbeat', engine_ok: true };
 }
 
@@ -46,7 +50,7 @@ export function onPoll(s: WatchdogState, r: PollResult, maxMisses: number): Deci
   let next: WatchdogState;
   let transition: Decision['transition'];
   if (r.kind === 'ok') {
-    next = { ...s, bad: 0, faulty: false, reason: undefined };
+    next = { ...s, bad: 0, faulty: false, seenOk: true, reason: undefined };
     if (s.faulty) transition = 'recovered';
   } else {
     const bad = s.bad + 1;
@@ -58,6 +62,8 @@ export function onPoll(s: WatchdogState, r: PollResult, maxMisses: number): Deci
 }
 
 /** Central accepted a report (reports go out one at a time, in order): it now holds that verdict. */
-export function onAcked(s: WatchdogState, report: { engine_ok: boolean }): WatchdogState {
+export function onAcked(s: WatchdogState, report: { kind: ReportKind; engine_ok: boolean }): WatchdogState {
+  // A not-yet-OK heartbeat before any verdict is no fault to recover from later.
+  if (report.kind === 'heartbeat' && !report.engine_ok && s.acked === undefined && !s.faulty) return s;
   return { ...s, acked: report.engine_ok ? 'ok' : 'fault' };
 }

@@ -38,7 +38,7 @@ async function startReportReceiver(port = 0) {
 
 /** A test health port that answers each line with whatever `reply` says (garbage, OK, nothing). */
 async function startScriptedHealthPort() {
-  let reply: string | null = 'OK';
+  let reply: string | null = 'OK\n';
   const socks = new Set<net.Socket>();
   const server = net.createServer((s) => {
     socks.add(s);

@@ -30,51 +30,58 @@ describe('monitor watchdog (pure)', () => {
   });
 
   it('KO polls count like misses, and the reason says KO', () => {
-    const { out } = run([KO, KO]);
-    expect(out[0]).toMatchObject({ kind: 'heartbeat', engine_ok: true });
-    expect(out[1]).toMatchObject({ kind: 'fault', engine_ok: false, reason: 'KO fault ground_fault', transition: 'fault' });
+    const { out } = run([OK, KO, KO]);
+    expect(out[1]).toMatchObject({ kind: 'heartbeat', engine_ok: true });
+    expect(out[2]).toMatchObject({ kind: 'fault', engine_ok: false, reason: 'KO fault ground_fault', transition: 'fault' });
+  });
+
+  it('just started, no OK yet: heartbeats do not vouch for the engine; the first OK is a plain healthy heartbeat, not a recovery', () => {
+    const { out } = run([MISS, OK, OK]);
+    expect(out[0]).toMatchObject({ kind: 'heartbeat', engine_ok: false, reason: 'connection refused' });
+    expect(out[1]).toMatchObject({ kind: 'heartbeat', engine_ok: true, transition: undefined });
+    expect(run([MISS, MISS]).out[1]).toMatchObject({ kind: 'fault', engine_ok: false, transition: 'fault' });
   });
 
   it('a mix of miss and KO reaches the threshold; an OK in between resets the count', () => {
-    expect(run([MISS, KO]).out[1]!.kind).toBe('fault');
-    const reset = run([MISS, OK, MISS, OK, KO]).out;
+    expect(run([OK, MISS, KO]).out[2]!.kind).toBe('fault');
+    const reset = run([OK, MISS, OK, MISS, OK, KO]).out;
     expect(reset.every((o) => o.kind === 'heartbeat' && o.engine_ok)).toBe(true);
   });
 
   it('after the fault: heartbeats with engine_ok false (no repeated fault reports), then one OK reports recovery', () => {
-    const { out, state } = run([MISS, MISS, MISS, KO, OK, OK]);
-    expect(out.map((o) => o.kind)).toEqual(['heartbeat', 'fault', 'heartbeat', 'heartbeat', 'recovered', 'heartbeat']);
-    expect(out[2]!.engine_ok).toBe(false);
-    expect(out[3]).toMatchObject({ engine_ok: false, reason: 'KO fault ground_fault' });
-    expect(out[4]).toMatchObject({ engine_ok: true, transition: 'recovered' });
+    const { out, state } = run([OK, MISS, MISS, MISS, KO, OK, OK]);
+    expect(out.map((o) => o.kind)).toEqual(['heartbeat', 'heartbeat', 'fault', 'heartbeat', 'heartbeat', 'recovered', 'heartbeat']);
+    expect(out[3]!.engine_ok).toBe(false);
+    expect(out[4]).toMatchObject({ engine_ok: false, reason: 'KO fault ground_fault' });
+    expect(out[5]).toMatchObject({ engine_ok: true, transition: 'recovered' });
     expect(state).toMatchObject({ faulty: false, bad: 0, acked: 'ok' });
   });
 
   it('threshold is configurable: 1 faults at once, 3 needs three', () => {
-    expect(run([MISS], 1).out[0]!.kind).toBe('fault');
-    expect(run([MISS, MISS, MISS], 3).out.map((o) => o.kind)).toEqual(['heartbeat', 'heartbeat', 'fault']);
+    expect(run([OK, MISS], 1).out[1]!.kind).toBe('fault');
+    expect(run([OK, MISS, MISS, MISS], 3).out.map((o) => o.kind)).toEqual(['heartbeat', 'heartbeat', 'heartbeat', 'fault']);
   });
 
   it('central down during the fault: the fault report repeats until central accepts one, then heartbeats', () => {
     let s = initialWatchdog();
     const kinds: string[] = [];
-    for (const [p, up] of [[MISS, false], [MISS, false], [MISS, false], [MISS, true], [MISS, true]] as const) {
+    for (const [p, up] of [[OK, true], [MISS, false], [MISS, false], [MISS, false], [MISS, true], [MISS, true]] as const) {
       const d = onPoll(s, p, 2);
       kinds.push(d.report.kind);
       s = up ? onAcked(d.state, d.report) : d.state;
     }
-    expect(kinds).toEqual(['heartbeat', 'fault', 'fault', 'fault', 'heartbeat']);
+    expect(kinds).toEqual(['heartbeat', 'heartbeat', 'fault', 'fault', 'fault', 'heartbeat']);
   });
 
   it('fault and recovery both happened while central was down: central only hears the current state (healthy)', () => {
-    let s = onAcked(initialWatchdog(), { engine_ok: true });
+    let s = onAcked(onPoll(initialWatchdog(), OK, 2).state, { kind: 'heartbeat', engine_ok: true });
     for (const p of [MISS, MISS, OK]) s = onPoll(s, p, 2).state;
     expect(onPoll(s, OK, 2).report).toEqual({ kind: 'heartbeat', engine_ok: true });
   });
 
   it('central knew of a fault, lost contact, engine recovered: the next report is recovered', () => {
     let s: WatchdogState = initialWatchdog();
-    for (const p of [MISS, MISS]) { const d = onPoll(s, p, 2); s = onAcked(d.state, d.report); }
+    for (const p of [OK, MISS, MISS]) { const d = onPoll(s, p, 2); s = onAcked(d.state, d.report); }
     expect(s.acked).toBe('fault');
     const d1 = onPoll(s, OK, 2); // not delivered
     const d2 = onPoll(d1.state, OK, 2);
