@@ -46,8 +46,8 @@ describe('driver SIGKILL mid-session', () => {
     { timeoutMs: 30_000, what: `central's answer to ${String(query.value.request_id)}` });
     expect(answer.status).toBe('COMPLETED');
     expect(ticketProblems(answer.ticket, sessionEnds(n.recorder.records).get(sessionId), await profilePrice('dc-350kw'))).toEqual([]);
-    // It prints the outcome: the session, COMPLETED, and the billed energy.
-    const printed = await n.component('driver-kate').proc.waitForLine((l) => l.includes(sessionId) && l.includes('COMPLETED'), 30_000);
+    // It prints the answer as its last session: the session, COMPLETED, and the billed energy.
+    const printed = await n.component('driver-kate').proc.waitForLine((l) => l.includes('last session') && l.includes(sessionId) && l.includes('COMPLETED'), 30_000);
     expect([2, 3].some((d) => printed.includes(answer.ticket.kwh.toFixed(d))), `printed ${printed}, ticket ${answer.ticket.kwh} kWh`).toBe(true);
 
     // The replayed answer is the same ticket, not a second bill.
