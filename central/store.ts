@@ -42,8 +42,14 @@ export class Store {
       await fsp.mkdir(dir, { recursive: true });
       await fsp.access(dir, fs.constants.W_OK);
     } catch (err) { throw new StoreError(`${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`); }
+    lockDir(dir);
     const probe = new Store(dir, emptyState(), { compactEvery: opts.compactEvery ?? 20_000 });
-    const { state, report, lines } = await replay(dir);
+    let replayed: Awaited<ReturnType<typeof replay>>;
+    try { replayed = await replay(dir); } catch (err) {
+      fs.rmSync(path.join(dir, LOCK_FILE), { force: true });
+      throw err;
+    }
+    const { state, report, lines } = replayed;
     const store = new Store(dir, state, probe.opts);
     store.seq = Math.max(report.snapshotSeq, lastSeq(lines));
     store.linesInJournal = lines.length;
@@ -120,14 +126,46 @@ export class Store {
     await fsyncDir(this.dir);
   }
 
-  /** Waits for queued writes, then closes the journal. */
+  /** Waits for queued writes, then closes the journal and releases the data dir. */
   async close(): Promise<void> {
     if (this.closed) return;
     while (this.writing) await this.writing;
     this.closed = true;
     if (this.fd !== undefined) fs.closeSync(this.fd);
     this.fd = undefined;
+    try { fs.unlinkSync(path.join(this.dir, LOCK_FILE)); } catch { /* already gone */ }
   }
+}
+
+const LOCK_FILE = 'central.lock';
+
+/**
+ * One central per data dir: two writers would interleave their journals. The lock holds the
+ * owner's pid; a lock whose pid is gone (a crash) or is our own (a container restarted with
+ * the same pid) is taken over.
+ */
+function lockDir(dir: string): void {
+  const file = path.join(dir, LOCK_FILE);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.writeFileSync(file, String(process.pid), { flag: 'wx' });
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new StoreError(`${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    const owner = Number(fs.readFileSync(file, 'utf8').trim());
+    if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && pidAlive(owner)) {
+      throw new StoreError(`${dir} is in use by another central (pid ${owner}); remove ${file} if that is wrong`);
+    }
+    fs.rmSync(file, { force: true });
+  }
+  throw new StoreError(`${dir}: cannot take the lock ${file}`);
+}
+
+function pidAlive(pid: number): boolean {
+  try { process.kill(pid, 0); } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM'; }
+  // Where /proc tells, a reused pid that is not a central does not hold the lock.
+  try { return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('central'); } catch { return true; }
 }
 
 async function writeAll(fd: number, data: string): Promise<void> {

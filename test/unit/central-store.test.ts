@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -110,6 +111,30 @@ describe('central store', () => {
     const { state, report } = await replay(dir);
     expect(report).toMatchObject({ snapshotSeq: 2, replayed: 1 });
     expect(state.cps.get('CP-001')!.admin_stopped).toBe(false);
+  });
+
+  it('one central per data dir: a live owner is refused, a dead one taken over, closing releases it', async () => {
+    const dir = await tmp();
+    const { store } = await Store.open(dir);
+    expect(await fs.readFile(path.join(dir, 'central.lock'), 'utf8')).toBe(String(process.pid));
+    await store.close();
+    // A lock held by a live central is respected.
+    const other = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)', 'central'], { stdio: 'ignore' });
+    try {
+      await fs.writeFile(path.join(dir, 'central.lock'), String(other.pid));
+      await expect(Store.open(dir)).rejects.toThrow(/in use by another central/);
+    } finally { other.kill('SIGKILL'); }
+    // A live process that is not a central (a reused pid) does not hold it.
+    const stranger = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
+    try {
+      await fs.writeFile(path.join(dir, 'central.lock'), String(stranger.pid));
+      await (await Store.open(dir)).store.close();
+    } finally { stranger.kill('SIGKILL'); }
+    // A lock left by a crashed process (a pid that does not exist) is taken over.
+    await fs.writeFile(path.join(dir, 'central.lock'), '999999999');
+    const again = await Store.open(dir);
+    await again.store.close();
+    await expect(fs.stat(path.join(dir, 'central.lock'))).rejects.toThrow();
   });
 
   it('an unreadable snapshot or data dir is a clear StoreError', async () => {
