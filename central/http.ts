@@ -6,6 +6,7 @@ import type { Logger } from '../lib/log.js';
 import { MAX_PAYLOAD_BYTES, MonitorReportMsg } from '../protocol/index.js';
 import type { Bus } from '../gateway/bus/types.js';
 import type { Controller } from './controller.js';
+import { createCentralMetrics } from './metrics.js';
 
 /**
  * Central's HTTP API (fastify 5) in the original system's shapes, the SSE feed and the
@@ -56,6 +57,9 @@ export function buildHttp(ctl: Controller, bus: Pick<Bus, 'health' | 'stats'>, l
       bus_stats: bus.stats(), journal: ctl.storeCounters, http_errors: Object.fromEntries(httpErrors), sse_clients: sse.size,
     };
   });
+
+  const metrics = createCentralMetrics(ctl, bus, httpErrors);
+  app.get('/metrics', async (_req, reply) => reply.type(metrics.contentType).send(await metrics.metrics()));
 
   app.get('/cp', async () => ({ charging_points: ctl.cpViews(), active_requests: ctl.activeRequests() }));
   app.get<{ Params: { id: string } }>('/cp/:id', async (req, reply) => {

@@ -155,6 +155,14 @@ describe('central bus input: bad and conflicting requests', () => {
     expect(h.status).toBe('healthy');
     expect((h.rejected_by_reason as Json)['CP busy']).toBeGreaterThanOrEqual(1);
     expect(central().child.exitCode).toBeNull();
+
+    // The same counts for Prometheus.
+    const metrics = await (await fetch(`${r.centralUrl}/metrics`)).text();
+    const value = (re: RegExp) => Number(re.exec(metrics)?.[1] ?? NaN);
+    expect(value(/^central_bus_messages_total\{kind="invalid"\} (\d+)$/m)).toBeGreaterThanOrEqual(6);
+    expect(value(/^central_rejected_requests_total\{reason="CP busy"\} (\d+)$/m)).toBeGreaterThanOrEqual(1);
+    expect(value(/^central_events_total\{kind="unknown_session_ends"\} (\d+)$/m)).toBeGreaterThanOrEqual(1);
+    expect(value(/^central_http_errors_total\{status="401"\} (\d+)$/m)).toBeGreaterThanOrEqual(4);
   }, 90_000);
 });
 
