@@ -101,8 +101,9 @@ export function apply(s: CentralState, e: CentralEvent): void {
     }
     case 'cp_announced': {
       const cp = s.cps.get(e.cp_id) ?? newCp(e.cp_id, 'engine', e.at);
-      // A new boot starts a new status sequence.
-      if (cp.boot_id !== e.boot_id) cp.status_seq = -1;
+      // Every (re)connect starts with an announce, and per-CP order puts the statuses of that
+      // connection after it: a new sequence begins (a last will's seq may be above the engine's).
+      cp.status_seq = -1;
       Object.assign(cp, { profile: e.profile, boot_id: e.boot_id, source: 'engine', last_seen: e.at });
       if (e.health_host !== undefined) cp.health_host = e.health_host;
       if (e.health_port !== undefined) cp.health_port = e.health_port;

@@ -28,7 +28,7 @@ export class CentralRig {
   private client?: MqttClient;
   private runs: string[][] = [];
 
-  private constructor(readonly dir: string, readonly gateway: CliProcess, readonly ports: { mqtt: number; gatewayHttp: number; central: number }, private readonly centralArgs: string[]) {
+  private constructor(readonly dir: string, public gateway: CliProcess, readonly ports: { mqtt: number; gatewayHttp: number; central: number }, private readonly centralArgs: string[]) {
     this.mqttUrl = `mqtt://127.0.0.1:${ports.mqtt}`;
     this.centralUrl = `http://127.0.0.1:${ports.central}`;
   }
@@ -50,6 +50,17 @@ export class CentralRig {
       throw err;
     }
     return rig;
+  }
+
+  /** SIGKILLs the gateway and starts it again on the same ports (its broker state is lost). */
+  async restartGateway(): Promise<void> {
+    await this.gateway.kill('SIGKILL');
+    const g = spawnCli(['gateway', '--dev', 'true', '--host', '127.0.0.1', '--mqtt-port', String(this.ports.mqtt), '--http-port', String(this.ports.gatewayHttp)]);
+    this.gateway = g;
+    await waitFor(async () => {
+      if (g.child.exitCode !== null) throw new Error(`gateway exited:\n${g.lines.join('\n')}`);
+      try { return (await fetch(`http://127.0.0.1:${this.ports.gatewayHttp}/health`)).ok; } catch { return false; }
+    }, { timeoutMs: 60_000, intervalMs: 200, what: 'gateway /health after restart' });
   }
 
   /** Records every bus message (`bus/<topic>/<key>`) through an independent client. */

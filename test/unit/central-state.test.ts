@@ -25,12 +25,15 @@ describe('central state reducer', () => {
     ]);
     expect(s.cps.get('CP-001')).toMatchObject({ engine_state: 'ACTIVATED', status_seq: 10, profile, boot_id: 'b1', health_port: 8001, source: 'engine' });
   });
-  it('a new boot resets the status sequence', () => {
+  it('every announce (a new boot or a reconnect after a last will) resets the status sequence', () => {
     const s = run([
       { t: 'cp_announced', cp_id: 'CP-001', profile, boot_id: 'b1', at: 1 },
       { t: 'cp_status', cp_id: 'CP-001', state: 'ACTIVATED', faults: [], seq: 10, at: 2 },
       { t: 'cp_announced', cp_id: 'CP-001', profile, boot_id: 'b2', at: 3 },
     ]);
+    expect(s.cps.get('CP-001')!.status_seq).toBe(-1);
+    apply(s, { t: 'cp_status', cp_id: 'CP-001', state: 'DISCONNECTED', faults: [], seq: 9_999_999, at: 4 }); // a last will
+    apply(s, { t: 'cp_announced', cp_id: 'CP-001', profile, boot_id: 'b2', at: 5 }); // same boot, reconnected
     expect(s.cps.get('CP-001')!.status_seq).toBe(-1);
   });
   it('a CP seen by a monitor or the CP file is listed DISCONNECTED; a later cp_seen does not overwrite it', () => {
