@@ -34,6 +34,17 @@ const tileLook = (page: Page, id: string) => page.locator(`[data-cp-id="${id}"]`
   return `${s.backgroundColor} ${s.borderColor} ${s.color}`;
 });
 
+/** The tile's look once two reads a quarter second apart agree (any colour transition has ended). */
+async function settledLook(page: Page, id: string): Promise<string> {
+  let previous: string | undefined;
+  return waitFor(async () => {
+    const now = await tileLook(page, id);
+    const settled = now === previous ? now : undefined;
+    previous = now;
+    return settled;
+  }, { timeoutMs: 15_000, intervalMs: 250, what: `tile ${id} to settle` });
+}
+
 describe('dashboard in headless Chromium', () => {
   it('shows a CP tile go down on engine SIGKILL and come back on restart, live, without a reload', async () => {
     const n = net!;
@@ -48,12 +59,12 @@ describe('dashboard in headless Chromium', () => {
     expect(res?.headers()['content-type']).toMatch(/text\/html/);
     await waitFor(async () => UP.includes(String(await tileState(page, 'CP-001'))), { timeoutMs: 30_000, what: 'tile CP-001 available' });
     await waitFor(async () => UP.includes(String(await tileState(page, 'CP-002'))), { timeoutMs: 30_000, what: 'tile CP-002 available' });
-    const lookUp = await tileLook(page, 'CP-001');
+    const lookUp = await settledLook(page, 'CP-001');
     // A marker on this document: a reload or navigation would lose it.
     const marker = `e2e-${Math.random().toString(36).slice(2)}`;
     await page.evaluate((m) => { (window as unknown as { __e2eMarker: string }).__e2eMarker = m; }, marker);
     await fs.mkdir(ARTIFACTS, { recursive: true });
-    await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-up.png'), fullPage: true });
+    await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-e2e-up.png'), fullPage: true });
 
     const killedAt = Date.now();
     await n.kill('CP-001');
@@ -62,9 +73,10 @@ describe('dashboard in headless Chromium', () => {
       return s && DOWN.includes(s) ? s : undefined;
     }, { timeoutMs: 30_000, what: 'tile CP-001 down' });
     console.log(`engine SIGKILL → dashboard tile ${down.value} in ${down.seconds.toFixed(2)} s`);
-    // It changes colour (waited for: a CSS transition may still be running).
-    await waitFor(async () => (await tileLook(page, 'CP-001')) !== lookUp, { timeoutMs: 10_000, what: `tile CP-001 to change its look from ${lookUp}` });
-    const shot = path.join(ARTIFACTS, 'dashboard-down.png');
+    // It changes colour (waited for until it settles: a CSS transition may be running).
+    const lookDown = await settledLook(page, 'CP-001');
+    expect(lookDown).not.toBe(lookUp);
+    const shot = path.join(ARTIFACTS, 'dashboard-e2e-down.png');
     await page.screenshot({ path: shot, fullPage: true });
     expect((await fs.stat(shot)).size).toBeGreaterThan(1000);
 
@@ -75,8 +87,8 @@ describe('dashboard in headless Chromium', () => {
 
     await n.restart('CP-001');
     await waitFor(async () => UP.includes(String(await tileState(page, 'CP-001'))), { timeoutMs: 45_000, what: 'tile CP-001 available again' });
-    await waitFor(async () => (await tileLook(page, 'CP-001')) === lookUp, { timeoutMs: 10_000, what: `tile CP-001 to look as before (${lookUp})` });
-    await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-back.png'), fullPage: true });
+    expect(await settledLook(page, 'CP-001')).toBe(lookUp);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-e2e-back.png'), fullPage: true });
     expect(await page.evaluate(() => (window as unknown as { __e2eMarker?: string }).__e2eMarker)).toBe(marker);
     expect(navigations).toBe(1);
     expect(problems).toEqual([]);
