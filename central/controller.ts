@@ -71,11 +71,11 @@ export class Controller {
     if (this.recent.length > 100) this.recent.splice(0, this.recent.length - 100);
   }
 
-  /** Runs `fn` after every input before it. */
-  private exec<T>(fn: () => Promise<T> | T): Promise<T> {
+  /** Runs `fn` after every input before it; listeners hear of it unless `fn` returns false with notify 'if-true'. */
+  private exec<T>(fn: () => Promise<T> | T, notify: 'always' | 'if-true' = 'always'): Promise<T> {
     const p = this.chain.then(fn);
     this.chain = p.catch(() => undefined);
-    return p.finally(() => this.changed());
+    return p.then((v) => { if (notify === 'always' || v === true) this.changed(); return v; }, (err: unknown) => { this.changed(); throw err; });
   }
 
   /**
@@ -406,8 +406,9 @@ export class Controller {
    * Periodic: sessions whose CP never reported the end within the grace are closed from
    * telemetry; starts never confirmed are closed; monitors that fell silent are announced.
    */
-  sweep(): Promise<void> {
+  sweep(): Promise<boolean> {
     return this.exec(async () => {
+      let changed = false;
       const now = this.now();
       const closing: SessionRecord[] = [];
       const events: CentralEvent[] = [];
@@ -426,18 +427,21 @@ export class Controller {
       for (const s of closing) {
         this.logEnd(s);
         this.sendFinal(s.session_id);
+        changed = true;
       }
       for (const cpId of this.monitors.keys()) {
         const now2 = this.monitorOf(cpId);
         if (this.shownMonitor.get(cpId) !== now2) {
           this.shownMonitor.set(cpId, now2);
+          changed = true;
           if (now2 === 'DOWN') {
             this.log.warn({ cp_id: cpId }, `${cpId} monitor DOWN (silent for over ${this.opts.monitorTimeoutMs} ms)`);
             this.note('warn', `${cpId} monitor DOWN`, { cp_id: cpId });
           }
         }
       }
-    });
+      return changed;
+    }, 'if-true');
   }
 
   /** After a restart: tickets that never reached their driver go again. */
