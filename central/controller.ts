@@ -10,6 +10,7 @@ import { decideRequest, decideStop } from './decisions.js';
 import { monitorStatus, reportSaysOk, type MonitorRecord, type MonitorStatus } from './monitors.js';
 import { activeSessionAt, activeSessionOf, latestSessionOf, type CentralEvent, type CentralState, type SessionRecord } from './state.js';
 import type { Store } from './store.js';
+import { sessionUpdate } from './updates.js';
 import { cpView, sessionView, type CpView } from './view.js';
 
 /**
@@ -248,10 +249,7 @@ export class Controller {
   private sendFinal(sessionId: string): void {
     const s = this.state.sessions.get(sessionId);
     if (!s?.ticket) return;
-    const t = s.ticket;
-    void this.update(s.driver_id, t.interrupted ? 'INTERRUPTED' : 'COMPLETED', {
-      request_id: s.request_id, session_id: s.session_id, cp_id: s.cp_id, kwh: t.kwh, eur: t.eur, reason: t.reason, ticket: t,
-    }).then((ok) => { if (ok && !s.ticket_sent) void this.exec(() => this.store.append([{ t: 'ticket_sent', session_id: sessionId }])).catch(() => undefined); });
+    void this.publish('driver.updates', s.driver_id, sessionUpdate(s, s.request_id, this.now())).then((ok) => { if (ok && !s.ticket_sent) void this.exec(() => this.store.append([{ t: 'ticket_sent', session_id: sessionId }])).catch(() => undefined); });
   }
 
   // --- bus: cp.telemetry --------------------------------------------------------------------
@@ -349,10 +347,7 @@ export class Controller {
 
   /** A session's current state as a driver update: ACCEPTED / IN_PROGRESS while it runs, its ticket once ended. */
   private sendSessionUpdate(s: SessionRecord, requestId: string): void {
-    const base = { request_id: requestId, session_id: s.session_id, cp_id: s.cp_id };
-    if (s.ticket) void this.update(s.driver_id, s.ticket.interrupted ? 'INTERRUPTED' : 'COMPLETED', { ...base, kwh: s.ticket.kwh, eur: s.ticket.eur, reason: s.ticket.reason, ticket: s.ticket });
-    else if (s.telemetry_seq >= 0) void this.update(s.driver_id, 'IN_PROGRESS', { ...base, kw: s.kw, kwh: s.kwh, eur: s.eur });
-    else void this.update(s.driver_id, 'ACCEPTED', base);
+    void this.publish('driver.updates', s.driver_id, sessionUpdate(s, requestId, this.now()));
   }
 
   // --- monitors -----------------------------------------------------------------------------

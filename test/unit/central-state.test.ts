@@ -5,7 +5,9 @@ import {
   activeSessionAt, activeSessionOf, apply, deserializeState, emptyState, latestSessionOf, serializeState,
   type CentralEvent, type SessionRecord,
 } from '../../central/state.js';
+import { sessionUpdate } from '../../central/updates.js';
 import { cpView, shownState } from '../../central/view.js';
+import { DriverUpdateMsg } from '../../protocol/index.js';
 
 const profile = { name: 'dc-50kw', max_kw: 50, price_eur_kwh: 0.49, connector: 'CCS2', phases: 3, hal: 'sim' };
 const session = (id: string, extra: Partial<SessionRecord> = {}): SessionRecord => ({
@@ -152,5 +154,20 @@ describe('central monitor status and shown state', () => {
     ]);
     const v = cpView(s.cps.get('CP-001')!, 'OK', session('S-1', { kw: 50, kwh: 2, eur: 0.98 }));
     expect(v).toMatchObject({ cp_id: 'CP-001', state: 'SUPPLYING', engine_state: 'SUPPLYING', monitor_status: 'OK', max_kw: 50, price_eur_kwh: 0.49, profile: 'dc-50kw', session_id: 'S-1', driver_id: 'driver-a', kw: 50, kwh: 2, eur: 0.98 });
+  });
+});
+
+describe('central driver updates for a session', () => {
+  it('ACCEPTED before metering, IN_PROGRESS with figures, the ticket once ended; always for the asking request', () => {
+    const s = session('S-9');
+    expect(sessionUpdate(s, 'q1', 5)).toEqual({ v: 1, driver_id: 'driver-a', request_id: 'q1', session_id: 'S-9', cp_id: 'CP-001', ts: 5, status: 'ACCEPTED' });
+    const running = { ...s, telemetry_seq: 3, kw: 22, kwh: 1.5, eur: 0.74 };
+    expect(sessionUpdate(running, 'q2', 6)).toMatchObject({ status: 'IN_PROGRESS', request_id: 'q2', kw: 22, kwh: 1.5, eur: 0.74 });
+    const t = ticket('S-9', 2, 'fault');
+    const ended = { ...running, ticket: t };
+    const u = sessionUpdate(ended, 'q3', 7);
+    expect(u).toMatchObject({ status: 'INTERRUPTED', request_id: 'q3', kwh: 2, eur: t.eur, reason: 'fault', ticket: t });
+    expect(DriverUpdateMsg.safeParse(u).success).toBe(true);
+    expect(sessionUpdate({ ...ended, ticket: ticket('S-9', 2) }, 'q4', 8).status).toBe('COMPLETED');
   });
 });
