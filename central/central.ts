@@ -54,10 +54,14 @@ export async function startCentral(o: CentralOptions): Promise<RunningCentral> {
   const controller = new Controller(store, (topic, key, value) => bus.publish(topic, key, value), log,
     { monitorTimeoutMs: o.monitorTimeoutMs, endGraceMs: o.endGraceMs, startConfirmMs: o.startConfirmMs });
   const group = { group: CENTRAL_GROUP };
+  // Kafka commits a message's offset when its handler resolves: resolve only once what it changed
+  // is on disk, so a crash redelivers it. The embedded adapter acknowledges on receipt, so waiting
+  // there would only serialize the fsyncs that the journal otherwise groups.
+  const settled = (p: Promise<void>) => (bus.kind === 'kafka' ? p.then(() => store.durable()) : p);
   // The registry rebuilds from the whole status history on a new Kafka group; requests and telemetry are live only.
-  bus.subscribe('cp.status', (m) => controller.onCpStatusTopic(m), { ...group, fromBeginning: true });
-  bus.subscribe('cp.telemetry', (m) => controller.onTelemetry(m), group);
-  bus.subscribe('driver.requests', (m) => controller.onDriverRequest(m), group);
+  bus.subscribe('cp.status', (m) => settled(controller.onCpStatusTopic(m)), { ...group, fromBeginning: true });
+  bus.subscribe('cp.telemetry', (m) => settled(controller.onTelemetry(m)), group);
+  bus.subscribe('driver.requests', (m) => settled(controller.onDriverRequest(m)), group);
 
   const app = buildHttp(controller, bus, log, { adminToken, busKind: bus.kind });
   try {

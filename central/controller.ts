@@ -46,6 +46,7 @@ export class Controller {
   readonly recent: RecentEvent[] = [];
   private chain: Promise<unknown> = Promise.resolve();
   private readonly lastProgress = new Map<string, number>();
+  private readonly notYetDurable = new Set<string>();
   private readonly shownMonitor = new Map<string, MonitorStatus>();
   private listeners: Array<() => void> = [];
   private readonly bootAt: number;
@@ -125,7 +126,11 @@ export class Controller {
     for (const s of this.state.sessions.values()) if (s.status === 'ACTIVE') n++;
     return n;
   }
-  sessionViews() { return [...this.state.sessions.values()].sort((a, b) => a.started_at - b.started_at).map(sessionView); }
+  /** Sessions as shown over HTTP: only those on disk, so a crash never takes back a session central has shown. */
+  sessionViews() {
+    return [...this.state.sessions.values()].filter((s) => !this.notYetDurable.has(s.session_id))
+      .sort((a, b) => a.started_at - b.started_at).map(sessionView);
+  }
 
   // --- bus: cp.status -------------------------------------------------------------------------
 
@@ -171,6 +176,13 @@ export class Controller {
     if (active && m.state === 'DISCONNECTED' && m.source !== 'engine') {
       // The link died without a session_end: wait a little for the CP's own record, then close from telemetry.
       events.push({ t: 'session_pending_end', session_id: active.session_id, reason: 'disconnected', deadline: this.now() + this.opts.endGraceMs });
+    } else if (active && !active.pending_end && m.source === 'engine' && cp?.engine_state === 'SUPPLYING' && cp.engine_session_id === active.session_id
+      && !(m.state === 'SUPPLYING' && m.session_id === active.session_id)) {
+      // The engine moved on from this session (its statuses are in order, so this one is newer than the
+      // SUPPLYING one) yet no session_end came: it was lost (e.g. acknowledged by a bus just before a crash).
+      // Wait for it a little, then close from telemetry, so the CP does not stay busy for ever.
+      const reason: SessionEndReason = m.state === 'FAULTY' ? 'fault' : m.state === 'STOPPED' ? 'cp_stopped' : 'disconnected';
+      events.push({ t: 'session_pending_end', session_id: active.session_id, reason, deadline: this.now() + this.opts.endGraceMs });
     }
     this.journal(events);
     if (prevState !== m.state) {
@@ -320,6 +332,8 @@ export class Controller {
       { t: 'session_started', session },
       { t: 'request_done', request: { request_id: m.request_id, driver_id: m.driver_id, action: 'REQUEST', cp_id: cpId, outcome: 'ACCEPTED', session_id: session.session_id } },
     ]);
+    this.notYetDurable.add(session.session_id);
+    void this.store.durable().then(() => this.notYetDurable.delete(session.session_id), () => undefined);
     this.counters.accepted++;
     this.log.info({ session_id: session.session_id, cp_id: cpId, driver_id: m.driver_id, request_id: m.request_id }, 'request accepted, supply started');
     this.note('info', `${m.driver_id} charging at ${cpId}`, { cp_id: cpId, driver_id: m.driver_id });

@@ -68,8 +68,8 @@ export function buildHttp(ctl: Controller, bus: Pick<Bus, 'health' | 'stats'>, l
   });
   app.get('/sessions', async () => ({ sessions: ctl.sessionViews() }));
   app.get<{ Params: { id: string } }>('/sessions/:id', async (req, reply) => {
-    const s = ctl.state.sessions.get(req.params.id);
-    return s ? ctl.sessionViews().find((v) => v.session_id === s.session_id) : fail(reply, 404, `unknown session ${req.params.id}`);
+    const s = ctl.sessionViews().find((v) => v.session_id === req.params.id);
+    return s ?? fail(reply, 404, `unknown session ${req.params.id}`);
   });
   app.get('/tickets', async () => ({ tickets: ctl.sessionViews().filter((s) => s.ticket).map((s) => s.ticket) }));
 

@@ -16,7 +16,7 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(async () => { await rig?.stop(); }, 60_000);
 
-describe('central across a gateway restart', () => {
+describe('central across a gateway restart and lost CP messages', () => {
   it('reconnects, follows the CP and bills the running session once', async () => {
     const r = rig!;
     const q = await r.request('driver-ola', 'REQUEST', 'CP-601');
@@ -60,5 +60,26 @@ describe('central across a gateway restart', () => {
     await r.status('CP-650', 'FAULTY', 1000);
     await waitFor(async () => Number(((await r.health()).counters as Json).stale_statuses) >= 1, { timeoutMs: 20_000, what: 'stale status counted' });
     expect((await r.cp('CP-650'))!.state).toBe('ACTIVATED');
+  }, 60_000);
+
+  it('a session whose session_end was lost is closed from telemetry once the engine reports it moved on', async () => {
+    const r = rig!;
+    await r.announce('CP-660', 'boot-y', 0.4);
+    await r.status('CP-660', 'ACTIVATED', 1);
+    await waitFor(async () => (await r.cp('CP-660'))?.state === 'ACTIVATED', { timeoutMs: 20_000, what: 'CP-660 ACTIVATED' });
+    const q = await r.request('driver-pia', 'REQUEST', 'CP-660');
+    const acc = await r.update('driver-pia', (u) => u.request_id === q && u.status === 'ACCEPTED', 'ACCEPTED');
+    const sessionId = String(acc.session_id);
+    await r.status('CP-660', 'SUPPLYING', 2, { session_id: sessionId });
+    await r.publish('cp.telemetry', 'CP-660', { v: 1, type: 'telemetry', cp_id: 'CP-660', session_id: sessionId, kw: 22, kwh: 2.5, eur: 1, seq: 1, ts: Date.now() });
+    await waitFor(async () => Number((await r.get(`/sessions/${sessionId}`)).body.kwh) === 2.5, { timeoutMs: 20_000, what: 'telemetry applied' });
+    // The engine is ACTIVATED again, but its session_end never arrives.
+    await r.status('CP-660', 'ACTIVATED', 3);
+    const final = await r.update('driver-pia', (u) => u.session_id === sessionId && (u.status === 'COMPLETED' || u.status === 'INTERRUPTED'), 'final update', 30_000);
+    expect(final.status).toBe('INTERRUPTED');
+    expect(final.ticket).toMatchObject({ kwh: 2.5, eur: 1, price_eur_kwh: 0.4, interrupted: true, reason: 'disconnected' });
+    await waitFor(async () => (await r.cp('CP-660'))?.state === 'ACTIVATED', { timeoutMs: 20_000, what: 'CP-660 free again' });
+    const q2 = await r.request('driver-pia', 'REQUEST', 'CP-660');
+    expect(await r.update('driver-pia', (u) => u.request_id === q2, 'next answer')).toMatchObject({ status: 'ACCEPTED' });
   }, 60_000);
 });
