@@ -17,6 +17,6 @@ afterAll(async () => {
 
 describe('central SIGKILL and restart (Kafka)', () => {
   it('keeps every session and bills each exactly once', async () => {
-    await runCentralCrash(net!);
+    await runCentralCrash(net!, 2);
   }, 180_000);
 });
