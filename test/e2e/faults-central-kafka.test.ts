@@ -18,5 +18,5 @@ afterAll(async () => {
 describe('central SIGKILL and restart (Kafka)', () => {
   it('keeps every session and bills each exactly once', async () => {
     await runCentralCrash(net!, 2);
-  }, 180_000);
+  }, 240_000);
 });
