@@ -126,5 +126,5 @@ describe('npm start: the whole network on one machine', () => {
     await exited;
     await waitFor(() => pids.every((p) => !isAlive(p)), { timeoutMs: 60_000, what: 'every component gone' });
     expect(output.some((l) => /"msg":"stopped"/.test(l))).toBe(true);
-  });
+  }, 420_000);
 });
