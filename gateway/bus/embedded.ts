@@ -48,11 +48,14 @@ export class EmbeddedBus implements Bus {
       client.on('connect', (ack) => {
         if (!ack.sessionPresent) client.subscribe(filters, { qos: 1 }, (err) => { if (err) this.log.warn({ err: err.message }, 'embedded bus subscribe failed'); });
       });
-      // In-order processing per client: handlers run one after another.
-      let chain = Promise.resolve();
-      client.on('message', (mqttTopic, payload) => {
-        chain = chain.then(() => this.dispatch(subs, mqttTopic, payload));
-      });
+      // mqtt.js sends the PUBACK only once handleMessage calls back, and reads the next
+      // message after that: handlers run one after another, and a message whose handler had
+      // not finished when this process died is redelivered by the broker (at least once, as
+      // on Kafka, where the offset is committed after the handler).
+      client.handleMessage = (packet, done) => {
+        const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+        this.dispatch(subs, packet.topic, payload).then(() => done(), () => done());
+      };
     }
     await Promise.all([this.producer, ...this.consumers].map((c) => new Promise<void>((resolve) => {
       if (c.connected) resolve(); else c.once('connect', () => resolve());
