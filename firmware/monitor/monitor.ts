@@ -53,9 +53,9 @@ export function startMonitor(o: MonitorOptions): Monitor {
   // engine that accepts and drops connections cannot make us spin).
   probe.onDrop(() => { if (last === 'ok') wake?.(); });
 
-  let pending: Decision['report'] | undefined;
+  let pending: NonNullable<Decision['report']> | undefined;
   let pumping: Promise<void> | undefined;
-  function offer(report: Decision['report']) {
+  function offer(report: NonNullable<Decision['report']>) {
     pending = report; // only the newest verdict matters
     pumping ??= pump().finally(() => { pumping = undefined; });
   }
@@ -85,7 +85,7 @@ export function startMonitor(o: MonitorOptions): Monitor {
       state = d.state;
       if (d.transition === 'fault') log.warn({ reason: state.reason, bad_polls: state.bad }, 'engine fault detected, reporting to central');
       if (d.transition === 'recovered') log.info('engine recovered, reporting to central');
-      offer(d.report);
+      if (d.report) offer(d.report);
       const wait = Math.max(0, o.intervalMs - (Date.now() - started));
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, wait);

@@ -8,7 +8,8 @@ import type { MonitorReportMsg } from '../../protocol/index.js';
  * - `miss`: no usable answer (timeout, refused, closed, garbage).
  *
  * `maxMisses` consecutive bad polls (ko or miss, in any mix) make the engine faulty; one `ok`
- * makes it healthy again. Every poll yields one report: `fault` / `recovered` while central has
+ * makes it healthy again. Every poll (but those of a monitor that has not yet heard its engine,
+ * below the threshold) yields one report: `fault` / `recovered` while central has
  * not yet acknowledged the current verdict (so a verdict reached while central was down is sent
  * once it is back), otherwise a `heartbeat` carrying the verdict.
  */
@@ -30,7 +31,8 @@ export interface WatchdogState {
 
 export interface Decision {
   state: WatchdogState;
-  report: { kind: ReportKind; engine_ok: boolean; reason?: string };
+  /** Undefined while just started, not answered OK yet and below the threshold: nothing to say yet. */
+  report?: { kind: ReportKind; engine_ok: boolean; reason?: string };
   /** Set when this poll changed the verdict, for one log line. */
   transition?: 'fault' | 'recovered';
 }
@@ -40,8 +42,10 @@ export const initialWatchdog = (): WatchdogState => ({ bad: 0, faulty: false, se
 function reportFor(s: WatchdogState): Decision['report'] {
   if (s.faulty && s.acked !== 'fault') return { kind: 'fault', engine_ok: false, reason: s.reason };
   if (!s.faulty && s.acked === 'fault') return { kind: 'recovered', engine_ok: true };
-  // Just started and not answered OK yet (below the threshold): alive, but not vouching for the engine.
-  if (!s.faulty && !s.seenOk) return { kind: 'heartbeat', engine_ok: false, reason: s.reason ?? 'no answer yet' };
+  // Just started beside an engine that is not listening yet (below the threshold): a KO
+  // heartbeat would have central refuse a CP that is only booting, an OK one would vouch for
+  // an engine never heard. Say nothing until the first OK or the fault threshold.
+  if (!s.faulty && !s.seenOk) return undefined;
   return s.faulty ? { kind: 'heartbeat', engine_ok: false, reason: s.reason } : { kind: 'heartbeat', engine_ok: true };
 }
 

@@ -11,8 +11,8 @@ function run(polls: PollResult[], max = 2, centralUp = true) {
   const out = [];
   for (const p of polls) {
     const d = onPoll(s, p, max);
-    s = centralUp ? onAcked(d.state, d.report) : d.state;
-    out.push({ kind: d.report.kind, engine_ok: d.report.engine_ok, transition: d.transition, reason: d.report.reason });
+    s = centralUp && d.report ? onAcked(d.state, d.report) : d.state;
+    out.push({ kind: d.report?.kind ?? 'none', engine_ok: d.report?.engine_ok, transition: d.transition, reason: d.report?.reason });
   }
   return { out, state: s };
 }
@@ -35,9 +35,9 @@ describe('monitor watchdog (pure)', () => {
     expect(out[2]).toMatchObject({ kind: 'fault', engine_ok: false, reason: 'KO fault ground_fault', transition: 'fault' });
   });
 
-  it('just started, no OK yet: heartbeats do not vouch for the engine; the first OK is a plain healthy heartbeat, not a recovery', () => {
+  it('just started, no OK yet: no report below the threshold (neither KO nor vouching); the first OK is a plain healthy heartbeat, not a recovery', () => {
     const { out } = run([MISS, OK, OK]);
-    expect(out[0]).toMatchObject({ kind: 'heartbeat', engine_ok: false, reason: 'connection refused' });
+    expect(out[0]).toMatchObject({ kind: 'none', engine_ok: undefined });
     expect(out[1]).toMatchObject({ kind: 'heartbeat', engine_ok: true, transition: undefined });
     expect(run([MISS, MISS]).out[1]).toMatchObject({ kind: 'fault', engine_ok: false, transition: 'fault' });
   });
@@ -67,8 +67,8 @@ describe('monitor watchdog (pure)', () => {
     const kinds: string[] = [];
     for (const [p, up] of [[OK, true], [MISS, false], [MISS, false], [MISS, false], [MISS, true], [MISS, true]] as const) {
       const d = onPoll(s, p, 2);
-      kinds.push(d.report.kind);
-      s = up ? onAcked(d.state, d.report) : d.state;
+      kinds.push(d.report!.kind);
+      s = up ? onAcked(d.state, d.report!) : d.state;
     }
     expect(kinds).toEqual(['heartbeat', 'heartbeat', 'fault', 'fault', 'fault', 'heartbeat']);
   });
@@ -81,11 +81,11 @@ describe('monitor watchdog (pure)', () => {
 
   it('central knew of a fault, lost contact, engine recovered: the next report is recovered', () => {
     let s: WatchdogState = initialWatchdog();
-    for (const p of [OK, MISS, MISS]) { const d = onPoll(s, p, 2); s = onAcked(d.state, d.report); }
+    for (const p of [OK, MISS, MISS]) { const d = onPoll(s, p, 2); s = onAcked(d.state, d.report!); }
     expect(s.acked).toBe('fault');
     const d1 = onPoll(s, OK, 2); // not delivered
     const d2 = onPoll(d1.state, OK, 2);
-    expect(d2.report.kind).toBe('recovered');
+    expect(d2.report!.kind).toBe('recovered');
     expect(d2.transition).toBeUndefined(); // the transition was logged once, at d1
   });
 });
