@@ -24,6 +24,8 @@ export interface CentralOptions {
   monitorTimeoutMs: number;
   endGraceMs: number;
   startConfirmMs: number;
+  /** CPs a monitor report may add to the registry (reports over HTTP are not authenticated like CPs are). */
+  maxCps: number;
   bus: BusConfig;
   log: Logger;
 }
@@ -52,11 +54,12 @@ export async function startCentral(o: CentralOptions): Promise<RunningCentral> {
 
   const bus = createBus(o.bus, log.child({ part: 'bus' }));
   const controller = new Controller(store, (topic, key, value) => bus.publish(topic, key, value), log,
-    { monitorTimeoutMs: o.monitorTimeoutMs, endGraceMs: o.endGraceMs, startConfirmMs: o.startConfirmMs });
+    { monitorTimeoutMs: o.monitorTimeoutMs, endGraceMs: o.endGraceMs, startConfirmMs: o.startConfirmMs, maxCps: o.maxCps });
   const group = { group: CENTRAL_GROUP };
   // Kafka commits a message's offset when its handler resolves: resolve only once what it changed
-  // is on disk, so a crash redelivers it. The embedded adapter acknowledges on receipt, so waiting
-  // there would only serialize the fsyncs that the journal otherwise groups.
+  // is on disk, so a crash redelivers it. The embedded adapter acknowledges when the handler
+  // resolves too, but waiting for the fsync there would read one message per fsync (the MQTT
+  // client reads the next only after the ack); the window left is one group-commit interval.
   const settled = (p: Promise<void>) => (bus.kind === 'kafka' ? p.then(() => store.durable()) : p);
   // The registry rebuilds from the whole status history on a new Kafka group; requests and telemetry are live only.
   bus.subscribe('cp.status', (m) => settled(controller.onCpStatusTopic(m)), { ...group, fromBeginning: true });

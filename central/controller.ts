@@ -26,6 +26,8 @@ export interface ControllerOptions {
   endGraceMs: number;
   /** How long a START_SUPPLY may stay unconfirmed (no ack, status or telemetry) before the session is closed. */
   startConfirmMs: number;
+  /** Above this many CPs, a monitor report for an unknown CP is refused instead of registering it. */
+  maxCps: number;
 }
 
 export type Publish = <T extends KafkaTopic>(topic: T, key: string, value: BusMessage<T>) => Promise<void>;
@@ -35,7 +37,7 @@ export interface RecentEvent { at: number; level: 'info' | 'warn'; cp_id?: strin
 export const COUNTER_NAMES = [
   'requests', 'accepted', 'rejected', 'duplicate_requests', 'stops', 'queries',
   'statuses', 'stale_statuses', 'announces', 'acks', 'failed_acks', 'session_ends', 'duplicate_session_ends', 'unknown_session_ends',
-  'telemetry', 'telemetry_ignored', 'monitor_reports', 'closed_by_central', 'publish_failures',
+  'telemetry', 'telemetry_ignored', 'monitor_reports', 'monitor_reports_refused', 'closed_by_central', 'publish_failures',
 ] as const;
 export type CounterName = (typeof COUNTER_NAMES)[number];
 
@@ -366,8 +368,13 @@ export class Controller {
 
   // --- monitors -----------------------------------------------------------------------------
 
-  onMonitorReport(r: MonitorReportMsg): Promise<void> {
+  /** False when the report names an unknown CP and the registry is full. */
+  onMonitorReport(r: MonitorReportMsg): Promise<boolean> {
     return this.exec(async () => {
+      if (!this.state.cps.has(r.cp_id) && this.state.cps.size >= this.opts.maxCps) {
+        this.counters.monitor_reports_refused++;
+        return false;
+      }
       this.counters.monitor_reports++;
       const before = this.monitorOf(r.cp_id);
       const ok = reportSaysOk(r);
@@ -388,6 +395,7 @@ export class Controller {
         this.log[level]({ cp_id: r.cp_id, monitor: after, kind: r.kind, reason: r.reason }, `${r.cp_id} monitor ${after}`);
         this.note(level, `${r.cp_id} monitor ${after}${r.reason ? ` (${r.reason})` : ''}`, { cp_id: r.cp_id });
       }
+      return true;
     });
   }
 

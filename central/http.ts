@@ -95,7 +95,7 @@ export function buildHttp(ctl: Controller, bus: Pick<Bus, 'health' | 'stats'>, l
       const i = r.error.issues[0];
       return fail(reply, 400, `invalid monitor report: ${i?.path.join('.') || '(root)'}: ${i?.message ?? 'invalid'}`);
     }
-    await ctl.onMonitorReport(r.data);
+    if (!(await ctl.onMonitorReport(r.data))) return fail(reply, 429, `unknown CP ${r.data.cp_id}: the registry is full (--max-cps); report refused`);
     return reply.code(202).send({ accepted: true, cp_id: r.data.cp_id, monitor_status: ctl.monitorOf(r.data.cp_id) });
   });
 

@@ -3,7 +3,7 @@ import { addBusOptions, busConfigFrom, ConfigError, opt, parsePort, parsePositiv
 
 interface CentralCliOptions extends BusOptionValues {
   host: string; port: number; dataDir: string; adminToken?: string; cpFile?: string;
-  monitorTimeoutMs: number; endGraceMs: number; startConfirmMs: number;
+  monitorTimeoutMs: number; endGraceMs: number; startConfirmMs: number; maxCps: number;
 }
 
 /** `evcharging central`: the controller (registry, sessions, billing), its HTTP API and dashboard. */
@@ -17,7 +17,8 @@ export default function register(program: Command): void {
     .addOption(opt('--cp-file <file>', 'JSON list of CPs to preload (ids or {cp_id, profile, kw, price})', 'CENTRAL_CP_FILE'))
     .addOption(opt('--monitor-timeout-ms <ms>', "a CP whose monitor is silent this long is monitor DOWN", 'CENTRAL_MONITOR_TIMEOUT_MS', parsePositiveInt, 3000))
     .addOption(opt('--end-grace-ms <ms>', "after a fault, stop or lost link, wait this long for the CP's own session_end before billing from telemetry", 'CENTRAL_END_GRACE_MS', parsePositiveInt, 5000))
-    .addOption(opt('--start-confirm-ms <ms>', 'a START_SUPPLY the CP never confirms is closed after this long', 'CENTRAL_START_CONFIRM_MS', parsePositiveInt, 30_000));
+    .addOption(opt('--start-confirm-ms <ms>', 'a START_SUPPLY the CP never confirms is closed after this long', 'CENTRAL_START_CONFIRM_MS', parsePositiveInt, 30_000))
+    .addOption(opt('--max-cps <n>', 'registry size above which monitor reports for unknown CPs are refused (429)', 'CENTRAL_MAX_CPS', parsePositiveInt, 10_000));
   addBusOptions(cmd).action(async (o: CentralCliOptions) => {
     if (o.adminToken !== undefined && !/^\S{8,256}$/.test(o.adminToken)) throw new ConfigError('--admin-token (CENTRAL_ADMIN_TOKEN) must be 8-256 characters without spaces');
     if (!o.host.trim()) throw new ConfigError('--host (CENTRAL_HOST) must not be empty');
@@ -37,7 +38,7 @@ export default function register(program: Command): void {
     try {
       central = await startCentral({
         host: o.host, port: o.port, dataDir: o.dataDir, adminToken: o.adminToken, preload,
-        monitorTimeoutMs: o.monitorTimeoutMs, endGraceMs: o.endGraceMs, startConfirmMs: o.startConfirmMs, bus, log,
+        monitorTimeoutMs: o.monitorTimeoutMs, endGraceMs: o.endGraceMs, startConfirmMs: o.startConfirmMs, maxCps: o.maxCps, bus, log,
       });
     } catch (err) {
       if (err instanceof ListenError) throw new ConfigError(`--port ${o.port} / --host ${o.host}: ${err.message}`);
