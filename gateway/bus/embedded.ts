@@ -2,9 +2,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from '../../lib/log.js';
 import { encode, EMBEDDED_BUS_PREFIX, embeddedBusTopic, type BusMessage, type KafkaTopic } from '../../protocol/index.js';
 import type { Bus, BusConfig, BusHandler, BusHealth, SubscribeOptions } from './types.js';
-import { checkOutgoing, decodeIncoming } from './validate.js';
-
-interface Sub { topic: KafkaTopic; handler: BusHandler<KafkaTopic>; opts: SubscribeOptions }
+import { checkOutgoing, deliver, type Sub } from './validate.js';
 
 /**
  * The bus over the gateway's own MQTT broker: `bus/<topic>/<key>`, QoS 1. Each subscription
@@ -66,19 +64,7 @@ export class EmbeddedBus implements Bus {
     const parts = mqttTopic.split('/');
     if (parts.length !== 3 || parts[0] !== EMBEDDED_BUS_PREFIX) return;
     const topic = parts[1] as KafkaTopic;
-    const key = parts[2]!;
-    const matching = subs.filter((s) => s.topic === topic && (!s.opts.key || s.opts.key === key));
-    if (!matching.length) return;
-    const r = decodeIncoming(topic, payload);
-    if (!r.ok) {
-      this.counts.invalid++;
-      this.log.warn({ topic, key, error: r.error, detail: r.detail }, 'invalid bus message skipped');
-      return;
-    }
-    this.counts.received++;
-    for (const s of matching) {
-      try { await s.handler(r.value as never, { topic, key }); } catch (err) { this.log.error({ topic, key, err: (err as Error).message }, 'bus handler failed'); }
-    }
+    await deliver(subs, topic, parts[2]!, payload, this.counts, this.log);
   }
 
   async publish<T extends KafkaTopic>(topic: T, key: string, value: BusMessage<T>): Promise<void> {

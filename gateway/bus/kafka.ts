@@ -5,9 +5,7 @@ import { retryWithBackoff } from '../../lib/backoff.js';
 import { errText } from '../../lib/log.js';
 import { encode, type BusMessage, type KafkaTopic } from '../../protocol/index.js';
 import type { Bus, BusConfig, BusHandler, BusHealth, SubscribeOptions } from './types.js';
-import { checkOutgoing, decodeIncoming } from './validate.js';
-
-interface Sub { topic: KafkaTopic; handler: BusHandler<KafkaTopic>; opts: SubscribeOptions }
+import { checkOutgoing, deliver, type Sub } from './validate.js';
 
 /**
  * kafkajs log lines go to pino at debug, one line without stack traces. kafkajs logs every failed
@@ -109,19 +107,7 @@ export class KafkaBus implements Bus {
       });
       await consumer.run({
         eachMessage: async ({ topic, message }) => {
-          const key = message.key?.toString() ?? '';
-          const matching = subs.filter((s) => s.topic === topic && (!s.opts.key || s.opts.key === key));
-          if (!matching.length) return;
-          const r = decodeIncoming(topic as KafkaTopic, message.value ?? Buffer.alloc(0));
-          if (!r.ok) {
-            this.counts.invalid++;
-            this.log.warn({ topic, key, error: r.error, detail: r.detail }, 'invalid bus message skipped');
-            return;
-          }
-          this.counts.received++;
-          for (const s of matching) {
-            try { await s.handler(r.value as never, { topic: topic as KafkaTopic, key }); } catch (err) { this.log.error({ topic, key, err: errText(err) }, 'bus handler failed'); }
-          }
+          await deliver(subs, topic as KafkaTopic, message.key?.toString() ?? '', message.value ?? Buffer.alloc(0), this.counts, this.log);
         },
       });
     }
