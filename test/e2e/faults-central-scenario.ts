@@ -2,6 +2,7 @@ import { expect } from 'vitest';
 import { profilePrice, TestNetwork, type Row } from '../helpers/network.js';
 import { distinctTickets, finalUpdates, sessionEnds, ticketProblems } from '../helpers/tickets.js';
 import { waitFor } from '../helpers/wait.js';
+import { CPS, startFlowNetwork } from './flow-scenario.js';
 
 /**
  * SIGKILL of central while sessions run, then a restart on the same data dir: no session is
@@ -9,23 +10,8 @@ import { waitFor } from '../helpers/wait.js';
  * faults-central-kafka.test.ts.
  */
 
-const CPS = [
-  { id: 'CP-001', profile: 'ac-22kw' },
-  { id: 'CP-002', profile: 'dc-50kw' },
-  { id: 'CP-003', profile: 'dc-350kw' },
-] as const;
-
-export async function startCentralCrashNetwork(kafkaBootstrap?: string[]): Promise<TestNetwork> {
-  const net = await TestNetwork.start({ kafkaBootstrap, speed: 200 });
-  try {
-    await Promise.all(CPS.map((cp) => net.addCp(cp)));
-    for (const cp of CPS) await net.waitCp(cp.id, ['ACTIVATED'], { monitor: 'OK', timeoutMs: 60_000 });
-  } catch (err) {
-    await net.stop();
-    throw err;
-  }
-  return net;
-}
+/** The flow's network, run slower so sessions are still going when central is killed. */
+export const startCentralCrashNetwork = (kafkaBootstrap?: string[]) => startFlowNetwork(kafkaBootstrap, 200);
 
 const ended = (s: Row) => s.status === 'COMPLETED' || s.status === 'INTERRUPTED';
 

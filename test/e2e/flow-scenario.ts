@@ -19,10 +19,12 @@ export const DRIVERS = [
   { id: 'driver-bob', requests: ['CP-002', 'CP-003', 'CP-001'] },
 ] as const;
 
-/** Gateway, central, three engines with monitors; resolves when central lists all three as ACTIVATED with a live monitor. */
-export async function startFlowNetwork(kafkaBootstrap?: string[]): Promise<TestNetwork> {
-  // Speed 300: five wall seconds meter 25 simulated minutes, so sessions take seconds.
-  const net = await TestNetwork.start({ kafkaBootstrap, speed: 300 });
+/**
+ * Gateway, central, three engines (CPS) with monitors; resolves when central lists all three as
+ * ACTIVATED with a live monitor. Speed 300: five wall seconds meter 25 simulated minutes.
+ */
+export async function startFlowNetwork(kafkaBootstrap?: string[], speed = 300): Promise<TestNetwork> {
+  const net = await TestNetwork.start({ kafkaBootstrap, speed });
   try {
     await Promise.all(CPS.map((cp) => net.addCp(cp)));
     for (const cp of CPS) await net.waitCp(cp.id, ['ACTIVATED'], { monitor: 'OK', timeoutMs: 60_000 });
