@@ -4,7 +4,7 @@ import type { ServerResponse } from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from '../lib/log.js';
 import { MAX_PAYLOAD_BYTES, MonitorReportMsg } from '../protocol/index.js';
-import type { Bus } from '../gateway/bus/types.js';
+import type { Bus } from '../bus/types.js';
 import type { Controller } from './controller.js';
 import { createCentralMetrics } from './metrics.js';
 

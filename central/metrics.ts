@@ -1,5 +1,5 @@
 import { Gauge, Registry } from 'prom-client';
-import type { Bus } from '../gateway/bus/types.js';
+import type { Bus } from '../bus/types.js';
 import type { Controller } from './controller.js';
 
 /**

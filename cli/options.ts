@@ -1,6 +1,6 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { ID_PATTERN } from '../protocol/index.js';
-import type { BusConfig } from '../gateway/bus/types.js';
+import type { BusConfig } from '../bus/types.js';
 
 /**
  * Option parsers shared by every subcommand. Each option has a flag and an environment

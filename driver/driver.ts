@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Bus } from '../gateway/bus/types.js';
+import type { Bus } from '../bus/types.js';
 import { errText, type Logger } from '../lib/log.js';
 import { KAFKA_TOPICS, PROTOCOL_VERSION, type DriverRequestMsg, type DriverUpdateMsg } from '../protocol/index.js';
 import {

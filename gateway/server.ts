@@ -14,8 +14,8 @@ import { VerifiedSecrets, verifySecretAsync, type CredentialEntry } from './cred
 import { ForwardBuffer } from './forward-buffer.js';
 import { startForwarder } from './kafka-forwarder.js';
 import { createGatewayMetrics } from './metrics.js';
-import { KafkaBus } from './bus/kafka.js';
-import type { BusConfig } from './bus/types.js';
+import { KafkaBus } from '../bus/kafka.js';
+import type { BusConfig } from '../bus/types.js';
 
 export interface GatewayOptions {
   host: string;

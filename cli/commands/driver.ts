@@ -39,7 +39,7 @@ export default function register(program: Command): void {
 
     const { createLogger } = await import('../../lib/log.js');
     const { onShutdown } = await import('../../lib/lifecycle.js');
-    const { createBus } = await import('../../gateway/bus/create.js');
+    const { createBus } = await import('../../bus/create.js');
     const { createDriver } = await import('../../driver/driver.js');
     const log = createLogger('driver', { driver_id: o.id });
     const id = o.id;

@@ -24,7 +24,7 @@ export default function register(program: Command): void {
     .action(async (o) => {
       if (o.healthBasePort && o.healthBasePort + o.count - 1 > 65535) throw new ConfigError(`--health-base-port ${o.healthBasePort} + --count ${o.count} goes past port 65535`);
       const { createLogger } = await import('../../lib/log.js');
-      const { runFleet } = await import('../fleet/run-fleet.js');
+      const { runFleet } = await import('../../fleet/run-fleet.js');
       const log = createLogger('fleet');
       const cpLog = createLogger('fleet-cp');
       cpLog.level = o.cpLogLevel;

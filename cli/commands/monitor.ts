@@ -20,7 +20,7 @@ export default function register(program: Command): void {
     .action(async (o: MonitorCliOptions) => {
       if (!o.cp) throw new ConfigError('--cp (CP_MONITOR_CP_ID) is required');
       if (!o.engine) throw new ConfigError('--engine (CP_MONITOR_ENGINE) is required, as HOST:PORT');
-      const { defaultTimeoutMs, startMonitor } = await import('../../firmware/monitor/monitor.js');
+      const { defaultTimeoutMs, startMonitor } = await import('../../monitor/monitor.js');
       const timeoutMs = o.timeoutMs ?? defaultTimeoutMs(o.intervalMs);
       if (timeoutMs >= o.intervalMs) throw new ConfigError(`--timeout-ms ${timeoutMs} must be below --interval-ms ${o.intervalMs}`);
       const { createLogger } = await import('../../lib/log.js');

@@ -18,7 +18,7 @@ interface ControlOpts { controlPort: number; controlHost: string }
 
 /** Runs one control call; a refusal or an unreachable network is one line on stderr and a non-zero exit. */
 async function call<T>(o: ControlOpts, method: 'GET' | 'POST', route: string, body?: unknown): Promise<T> {
-  const { control, ControlError } = await import('../network/control-client.js');
+  const { control, ControlError } = await import('../../network/control-client.js');
   try {
     return await control<T>(`http://${o.controlHost}:${o.controlPort}`, method, route, body);
   } catch (err) {
@@ -55,7 +55,7 @@ export default function register(program: Command): void {
       .choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']))
     .action(async (o) => {
       const { createLogger } = await import('../../lib/log.js');
-      const { runUp } = await import('../network/up.js');
+      const { runUp } = await import('../../network/up.js');
       await runUp(o, createLogger('up'));
     });
 
@@ -93,7 +93,7 @@ export default function register(program: Command): void {
   const status = program.command('status').description('every component of the running network: pid, state, health')
     .addOption(opt('--json [bool]', 'print JSON instead of a table', 'EVCHARGING_STATUS_JSON', (v: string) => /^(1|true|yes|on|)$/i.test(v)));
   addControlOptions(status).action(async (o: ControlOpts & { json?: boolean }) => {
-    const { statusTable } = await import('../network/status-table.js');
+    const { statusTable } = await import('../../network/status-table.js');
     const r = await call<{ network: Record<string, unknown>; components: Parameters<typeof statusTable>[0] }>(o, 'GET', '/status');
     if (o.json === true) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
     else process.stdout.write(`dashboard ${String(r.network.dashboard)}  bus ${String(r.network.bus)}\n\n${statusTable(r.components)}`);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../lib/log.js';
-import { createBus } from '../../gateway/bus/create.js';
-import type { Bus, BusConfig } from '../../gateway/bus/types.js';
+import { createBus } from '../../bus/create.js';
+import type { Bus, BusConfig } from '../../bus/types.js';
 import { startGateway, type RunningGateway } from '../../gateway/server.js';
 import { startKafkaMock, type KafkaMock } from '../helpers/kafka-mock.js';
 import { waitFor } from '../helpers/wait.js';

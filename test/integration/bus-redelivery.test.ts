@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createBus } from '../../gateway/bus/create.js';
+import { createBus } from '../../bus/create.js';
 import { startGateway, type RunningGateway } from '../../gateway/server.js';
 import { silentLogger } from '../../lib/log.js';
 import { REPO_ROOT } from '../helpers/processes.js';

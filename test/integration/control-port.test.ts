@@ -5,9 +5,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../lib/log.js';
-import { Network } from '../../cli/network/network.js';
-import { Supervisor } from '../../cli/network/supervisor.js';
-import { startControlServer, type ControlServer } from '../../cli/network/control-server.js';
+import { Network } from '../../network/network.js';
+import { Supervisor } from '../../network/supervisor.js';
+import { startControlServer, type ControlServer } from '../../network/control-server.js';
 import { freePort } from '../helpers/ports.js';
 import { REPO_ROOT, spawnCli } from '../helpers/processes.js';
 

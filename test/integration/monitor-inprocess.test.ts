@@ -4,7 +4,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startMonitor, type Monitor } from '../../firmware/monitor/monitor.js';
+import { startMonitor, type Monitor } from '../../monitor/monitor.js';
 import { silentLogger } from '../../lib/log.js';
 import { MonitorReportMsg } from '../../protocol/index.js';
 import { freePort } from '../helpers/ports.js';

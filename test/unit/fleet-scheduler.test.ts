@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TickScheduler } from '../../cli/fleet/scheduler.js';
+import { TickScheduler } from '../../fleet/scheduler.js';
 
 describe('fleet tick scheduler', () => {
   it('spreads members evenly over the slots and ticks each once a period with the elapsed time', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { initialWatchdog, onAcked, onPoll, type PollResult, type WatchdogState } from '../../firmware/monitor/watchdog.js';
+import { initialWatchdog, onAcked, onPoll, type PollResult, type WatchdogState } from '../../monitor/watchdog.js';
 
 const OK: PollResult = { kind: 'ok' };
 const MISS: PollResult = { kind: 'miss', reason: 'connection refused' };

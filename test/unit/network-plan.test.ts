@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import {
   centralSpec, cpIdFrom, driverIdForIndex, driverIdFrom, driverSpec, engineSpec, gatewaySpec, monitorSpec, pickHealthPort, pickRandom, requestLines,
   type NetworkSettings,
-} from '../../cli/network/plan.js';
-import { duration, statusTable } from '../../cli/network/status-table.js';
+} from '../../network/plan.js';
+import { duration, statusTable } from '../../network/status-table.js';
 
 const s: NetworkSettings = {
   host: '127.0.0.1', gatewayMqttPort: 1883, gatewayHttpPort: 8090, centralPort: 8000, dataDir: '/data', adminToken: 'tok',

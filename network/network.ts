@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Logger } from '../../lib/log.js';
-import { sleep } from '../../lib/backoff.js';
+import type { Logger } from '../lib/log.js';
+import { sleep } from '../lib/backoff.js';
 import { probeHealth, type HealthResult } from './health-probe.js';
 import {
   centralSpec, cpIdFrom, driverIdFrom, driverSpec, engineSpec, gatewaySpec, monitorSpec, pickHealthPort, pickRandom, requestLines,

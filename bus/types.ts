@@ -1,4 +1,4 @@
-import type { BusMessage, KafkaTopic } from '../../protocol/index.js';
+import type { BusMessage, KafkaTopic } from '../protocol/index.js';
 
 /**
  * The bus port central and drivers use. Two adapters implement it: `kafka` (kafkajs) and

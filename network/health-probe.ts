@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { parseHealthReply } from '../../protocol/index.js';
+import { parseHealthReply } from '../protocol/index.js';
 import type { HealthCheck } from './plan.js';
 
 export type HealthResult = { ok: true; detail?: string } | { ok: false; reason: string };

@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import { Kafka, Partitioners, logLevel, type Consumer, type LogEntry, type Producer, type SASLOptions } from 'kafkajs';
-import type { Logger } from '../../lib/log.js';
-import { retryWithBackoff } from '../../lib/backoff.js';
-import { errText } from '../../lib/log.js';
-import { encode, type BusMessage, type KafkaTopic } from '../../protocol/index.js';
+import type { Logger } from '../lib/log.js';
+import { retryWithBackoff } from '../lib/backoff.js';
+import { errText } from '../lib/log.js';
+import { encode, type BusMessage, type KafkaTopic } from '../protocol/index.js';
 import type { Bus, BusConfig, BusHandler, BusHealth, SubscribeOptions } from './types.js';
 import { checkOutgoing, deliver, type Sub } from './validate.js';
 

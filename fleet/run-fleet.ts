@@ -1,10 +1,10 @@
 import http from 'node:http';
 import fs from 'node:fs';
-import type { Logger } from '../../lib/log.js';
-import { errText } from '../../lib/log.js';
-import { onShutdown } from '../../lib/lifecycle.js';
-import { loadProfile, withOverrides } from '../../hw-profiles/profile.js';
-import { startCpNode, type CpNode } from '../../firmware/cp-node.js';
+import type { Logger } from '../lib/log.js';
+import { errText } from '../lib/log.js';
+import { onShutdown } from '../lib/lifecycle.js';
+import { loadProfile, withOverrides } from '../hw-profiles/profile.js';
+import { startCpNode, type CpNode } from '../firmware/cp-node.js';
 import { TickScheduler } from './scheduler.js';
 
 export interface FleetOptions {

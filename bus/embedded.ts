@@ -1,6 +1,6 @@
 import mqtt, { type MqttClient } from 'mqtt';
-import type { Logger } from '../../lib/log.js';
-import { encode, EMBEDDED_BUS_PREFIX, embeddedBusTopic, type BusMessage, type KafkaTopic } from '../../protocol/index.js';
+import type { Logger } from '../lib/log.js';
+import { encode, EMBEDDED_BUS_PREFIX, embeddedBusTopic, type BusMessage, type KafkaTopic } from '../protocol/index.js';
 import type { Bus, BusConfig, BusHandler, BusHealth, SubscribeOptions } from './types.js';
 import { checkOutgoing, deliver, type Sub } from './validate.js';
 

@@ -1,7 +1,7 @@
-import type { Logger } from '../../lib/log.js';
-import { errText } from '../../lib/log.js';
-import { BUS_SCHEMAS, type BusMessage, type KafkaTopic } from '../../protocol/index.js';
-import { decode, type DecodeResult } from '../../protocol/index.js';
+import type { Logger } from '../lib/log.js';
+import { errText } from '../lib/log.js';
+import { BUS_SCHEMAS, type BusMessage, type KafkaTopic } from '../protocol/index.js';
+import { decode, type DecodeResult } from '../protocol/index.js';
 import type { BusHandler, SubscribeOptions } from './types.js';
 
 /** A subscription as the adapters keep it. */

@@ -1,5 +1,5 @@
-import type { Logger } from '../../lib/log.js';
-import { PROTOCOL_VERSION, type MonitorReportMsg } from '../../protocol/index.js';
+import type { Logger } from '../lib/log.js';
+import { PROTOCOL_VERSION, type MonitorReportMsg } from '../protocol/index.js';
 import { createCentralReporter, type ReporterCounters } from './central-reporter.js';
 import { createHealthProbe } from './health-probe.js';
 import { initialWatchdog, onAcked, onPoll, type Decision, type PollResult, type WatchdogState } from './watchdog.js';

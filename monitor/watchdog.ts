@@ -1,4 +1,4 @@
-import type { MonitorReportMsg } from '../../protocol/index.js';
+import type { MonitorReportMsg } from '../protocol/index.js';
 
 /**
  * The monitor's pure core: poll results in, report decisions out. No sockets, no timers.

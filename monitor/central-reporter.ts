@@ -1,6 +1,6 @@
-import type { Logger } from '../../lib/log.js';
-import { errText } from '../../lib/log.js';
-import type { MonitorReportMsg } from '../../protocol/index.js';
+import type { Logger } from '../lib/log.js';
+import { errText } from '../lib/log.js';
+import type { MonitorReportMsg } from '../protocol/index.js';
 
 export type SendOutcome = { ok: true } | { ok: false; unreachable: boolean; reason: string };
 

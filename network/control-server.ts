@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { z } from 'zod';
-import type { Logger } from '../../lib/log.js';
+import type { Logger } from '../lib/log.js';
 import { ConflictError, type Network } from './network.js';
 import { UnknownComponentError } from './supervisor.js';
 

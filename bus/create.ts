@@ -1,4 +1,4 @@
-import type { Logger } from '../../lib/log.js';
+import type { Logger } from '../lib/log.js';
 import type { Bus, BusConfig } from './types.js';
 import { EmbeddedBus } from './embedded.js';
 import { KafkaBus } from './kafka.js';

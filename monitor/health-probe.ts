@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { HEALTH_MAX_LINE, parseHealthReply } from '../../protocol/index.js';
+import { HEALTH_MAX_LINE, parseHealthReply } from '../protocol/index.js';
 import type { PollResult } from './watchdog.js';
 
 export interface HealthProbe {
