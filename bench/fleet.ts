@@ -9,7 +9,7 @@ import net from 'node:net';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
-import { PROTOCOL_VERSION, embeddedBusTopic, encode, KAFKA_TOPICS, type CentralCommandMsg } from '../protocol/index.js';
+import { PROTOCOL_VERSION, embeddedBusTopic, encode, BUS_TOPICS, type CentralCommandMsg } from '../protocol/index.js';
 import { cpuShare, rssMb } from './proc-stats.js';
 
 const count = Number(process.argv[2] ?? 1000);
@@ -68,11 +68,11 @@ const gw = await json(`http://127.0.0.1:${gwHttp}/health`);
 const svc = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { clientId: `bench-${process.pid}` });
 for (const [i, c] of cps.entries()) {
   const cmd: CentralCommandMsg = { v: PROTOCOL_VERSION, command_id: `bench-${i}`, cp_id: c.cp_id, command: 'START_SUPPLY', session_id: `bench-s-${i}`, driver_id: 'driver-bench', ts: Date.now() };
-  await svc.publishAsync(embeddedBusTopic(KAFKA_TOPICS.centralCommands, c.cp_id), encode(cmd), { qos: 1 });
+  await svc.publishAsync(embeddedBusTopic(BUS_TOPICS.centralCommands, c.cp_id), encode(cmd), { qos: 1 });
 }
 await until('every CP SUPPLYING', async () => ((await json(`http://127.0.0.1:${fleetHttp}/health`)).states as Record<string, number>).SUPPLYING === count ? true : undefined, 120_000);
 let telemetry = 0;
-await svc.subscribeAsync(`bus/${KAFKA_TOPICS.cpTelemetry}/#`);
+await svc.subscribeAsync(`bus/${BUS_TOPICS.cpTelemetry}/#`);
 svc.on('message', () => { telemetry++; });
 const [fleetCpuLoad, gwCpuLoad] = await cpuShare([fleet.pid!, gateway.pid!], sampleS * 1000);
 const telemetryPerS = telemetry / sampleS;

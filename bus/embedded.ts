@@ -1,6 +1,6 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from '../lib/log.js';
-import { encode, EMBEDDED_BUS_PREFIX, embeddedBusTopic, type BusMessage, type KafkaTopic } from '../protocol/index.js';
+import { encode, EMBEDDED_BUS_PREFIX, embeddedBusTopic, type BusMessage, type BusTopic } from '../protocol/index.js';
 import type { Bus, BusConfig, BusHandler, BusHealth, SubscribeOptions } from './types.js';
 import { checkOutgoing, deliver, type Sub } from './validate.js';
 
@@ -19,8 +19,8 @@ export class EmbeddedBus implements Bus {
 
   constructor(private readonly config: BusConfig, private readonly log: Logger) {}
 
-  subscribe<T extends KafkaTopic>(topic: T, handler: BusHandler<T>, opts: SubscribeOptions): void {
-    this.subs.push({ topic, handler: handler as unknown as BusHandler<KafkaTopic>, opts });
+  subscribe<T extends BusTopic>(topic: T, handler: BusHandler<T>, opts: SubscribeOptions): void {
+    this.subs.push({ topic, handler: handler as unknown as BusHandler<BusTopic>, opts });
   }
 
   private connect(clientId: string, clean: boolean): MqttClient {
@@ -63,11 +63,11 @@ export class EmbeddedBus implements Bus {
   private async dispatch(subs: Sub[], mqttTopic: string, payload: Buffer): Promise<void> {
     const parts = mqttTopic.split('/');
     if (parts.length !== 3 || parts[0] !== EMBEDDED_BUS_PREFIX) return;
-    const topic = parts[1] as KafkaTopic;
+    const topic = parts[1] as BusTopic;
     await deliver(subs, topic, parts[2]!, payload, this.counts, this.log);
   }
 
-  async publish<T extends KafkaTopic>(topic: T, key: string, value: BusMessage<T>): Promise<void> {
+  async publish<T extends BusTopic>(topic: T, key: string, value: BusMessage<T>): Promise<void> {
     checkOutgoing(topic, value);
     if (!this.producer) throw new Error('bus not started');
     await this.producer.publishAsync(embeddedBusTopic(topic, key), encode(value), { qos: 1 });

@@ -3,7 +3,7 @@ import { Kafka, Partitioners, logLevel, type Consumer, type LogEntry, type Produ
 import type { Logger } from '../lib/log.js';
 import { retryWithBackoff } from '../lib/backoff.js';
 import { errText } from '../lib/log.js';
-import { encode, type BusMessage, type KafkaTopic } from '../protocol/index.js';
+import { encode, type BusMessage, type BusTopic } from '../protocol/index.js';
 import type { Bus, BusConfig, BusHandler, BusHealth, SubscribeOptions } from './types.js';
 import { checkOutgoing, deliver, type Sub } from './validate.js';
 
@@ -57,8 +57,8 @@ export class KafkaBus implements Bus {
     this.producer.on(this.producer.events.DISCONNECT, () => { this.producerState = 'disconnected'; });
   }
 
-  subscribe<T extends KafkaTopic>(topic: T, handler: BusHandler<T>, opts: SubscribeOptions): void {
-    this.subs.push({ topic, handler: handler as unknown as BusHandler<KafkaTopic>, opts });
+  subscribe<T extends BusTopic>(topic: T, handler: BusHandler<T>, opts: SubscribeOptions): void {
+    this.subs.push({ topic, handler: handler as unknown as BusHandler<BusTopic>, opts });
   }
 
   async start(): Promise<void> {
@@ -107,14 +107,14 @@ export class KafkaBus implements Bus {
       });
       await consumer.run({
         eachMessage: async ({ topic, message }) => {
-          await deliver(subs, topic as KafkaTopic, message.key?.toString() ?? '', message.value ?? Buffer.alloc(0), this.counts, this.log);
+          await deliver(subs, topic as BusTopic, message.key?.toString() ?? '', message.value ?? Buffer.alloc(0), this.counts, this.log);
         },
       });
     }
     if (groups.size && this.consumerState === 'connecting') this.consumerState = 'connecting';
   }
 
-  async publish<T extends KafkaTopic>(topic: T, key: string, value: BusMessage<T>): Promise<void> {
+  async publish<T extends BusTopic>(topic: T, key: string, value: BusMessage<T>): Promise<void> {
     checkOutgoing(topic, value);
     await this.producer.send({ topic, messages: [{ key, value: encode(value) }] });
     this.counts.published++;

@@ -1,4 +1,4 @@
-import type { BusMessage, KafkaTopic } from '../protocol/index.js';
+import type { BusMessage, BusTopic } from '../protocol/index.js';
 
 /**
  * The bus port central and drivers use. Two adapters implement it: `kafka` (kafkajs) and
@@ -10,8 +10,8 @@ import type { BusMessage, KafkaTopic } from '../protocol/index.js';
  * - Per-key order is kept. Delivery is at-least-once: handlers must be idempotent.
  * - `subscribe` is called before `start`. `start` waits for the broker with backoff.
  */
-export interface BusHandlerMeta { topic: KafkaTopic; key: string }
-export type BusHandler<T extends KafkaTopic> = (value: BusMessage<T>, meta: BusHandlerMeta) => void | Promise<void>;
+export interface BusHandlerMeta { topic: BusTopic; key: string }
+export type BusHandler<T extends BusTopic> = (value: BusMessage<T>, meta: BusHandlerMeta) => void | Promise<void>;
 
 export interface SubscribeOptions {
   /** Consumer group (kafka) / persistent session name (embedded). Same group = shared work. */
@@ -29,9 +29,9 @@ export interface BusHealth {
 
 export interface Bus {
   readonly kind: 'kafka' | 'embedded';
-  subscribe<T extends KafkaTopic>(topic: T, handler: BusHandler<T>, opts: SubscribeOptions): void;
+  subscribe<T extends BusTopic>(topic: T, handler: BusHandler<T>, opts: SubscribeOptions): void;
   start(): Promise<void>;
-  publish<T extends KafkaTopic>(topic: T, key: string, value: BusMessage<T>): Promise<void>;
+  publish<T extends BusTopic>(topic: T, key: string, value: BusMessage<T>): Promise<void>;
   health(): BusHealth;
   stats(): { published: number; received: number; invalid: number };
   close(): Promise<void>;

@@ -3,7 +3,7 @@ import type { Logger } from '../lib/log.js';
 import {
   INTERRUPTING_END_REASONS, PROTOCOL_VERSION,
   type BusMessage, type CentralCommandMsg, type Command, type CommandAckMsg, type CpAnnounceMsg, type CpStatusMsg, type CpTelemetryMsg,
-  type DriverRequestMsg, type DriverUpdateMsg, type KafkaTopic, type MonitorReportMsg, type SessionEndMsg, type SessionEndReason,
+  type DriverRequestMsg, type DriverUpdateMsg, type BusTopic, type MonitorReportMsg, type SessionEndMsg, type SessionEndReason,
 } from '../protocol/index.js';
 import { makeTicket } from './billing.js';
 import { decideRequest, decideStop } from './decisions.js';
@@ -30,7 +30,7 @@ export interface ControllerOptions {
   maxCps: number;
 }
 
-export type Publish = <T extends KafkaTopic>(topic: T, key: string, value: BusMessage<T>) => Promise<void>;
+export type Publish = <T extends BusTopic>(topic: T, key: string, value: BusMessage<T>) => Promise<void>;
 
 export interface RecentEvent { at: number; level: 'info' | 'warn'; cp_id?: string; driver_id?: string; text: string }
 
@@ -93,7 +93,7 @@ export class Controller {
   }
 
   /** Publishes once the journal is durable, without holding up the input chain (a bus that is away must not stall central); failures are logged and counted. */
-  private publish<T extends KafkaTopic>(topic: T, key: string, value: BusMessage<T>): Promise<boolean> {
+  private publish<T extends BusTopic>(topic: T, key: string, value: BusMessage<T>): Promise<boolean> {
     return this.store.durable().then(() => this.publishRaw(topic, key, value)).then(() => true, (err: Error) => {
       this.counters.publish_failures++;
       this.log.warn({ topic, key, err: err.message }, 'bus publish failed');

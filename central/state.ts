@@ -1,4 +1,4 @@
-import type { CpState, ProfileSummary, SessionEndReason, Ticket } from '../protocol/index.js';
+import type { CpState, DriverAction, ProfileSummary, SessionEndReason, Ticket } from '../protocol/index.js';
 
 /**
  * Central's durable state and the one reducer that changes it. Every change is an event: the
@@ -56,7 +56,7 @@ export interface SessionRecord {
 export interface RequestRecord {
   request_id: string;
   driver_id: string;
-  action: 'REQUEST' | 'STOP' | 'QUERY';
+  action: DriverAction;
   cp_id?: string;
   outcome: 'ACCEPTED' | 'REJECTED' | 'STOP_SENT';
   reason?: string;

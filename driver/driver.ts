@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Bus } from '../bus/types.js';
 import { errText, type Logger } from '../lib/log.js';
-import { KAFKA_TOPICS, PROTOCOL_VERSION, type DriverRequestMsg, type DriverUpdateMsg } from '../protocol/index.js';
+import { BUS_TOPICS, PROTOCOL_VERSION, type DriverRequestMsg, type DriverUpdateMsg } from '../protocol/index.js';
 import {
   initialTracker, invalidLines, onTick, onUpdate, queried, requested, stopSent, summaryLine,
   type Outcome, type Step, type TrackerState,
@@ -56,7 +56,7 @@ export function createDriver(o: DriverOptions): Driver {
   async function send(msg: Omit<DriverRequestMsg, 'v' | 'driver_id' | 'ts'>): Promise<void> {
     const full: DriverRequestMsg = { v: PROTOCOL_VERSION, driver_id: id, ts: Date.now(), ...msg };
     try {
-      await o.bus.publish(KAFKA_TOPICS.driverRequests, id, full);
+      await o.bus.publish(BUS_TOPICS.driverRequests, id, full);
     } catch (err) {
       // The request timeout reports it to the user; here, one log line for the operator.
       o.log.warn({ driver_id: id, action: msg.action, err: errText(err) }, 'could not publish the request');
@@ -75,7 +75,7 @@ export function createDriver(o: DriverOptions): Driver {
     if (step.finished) { lastEndedAt = Date.now(); const f = onFinished; onFinished = undefined; f?.(step.finished); }
   }
 
-  o.bus.subscribe(KAFKA_TOPICS.driverUpdates, (msg) => {
+  o.bus.subscribe(BUS_TOPICS.driverUpdates, (msg) => {
     if (msg.driver_id !== id || closed) return;
     recent.push(msg);
     if (recent.length > (o.recentMax ?? 100)) recent.shift();

@@ -6,8 +6,8 @@ import { Aedes, type Client } from 'aedes';
 import type { Logger } from '../lib/log.js';
 import { errText } from '../lib/log.js';
 import {
-  BUS_SCHEMAS, CHANNEL_TO_KAFKA, CpStatusTopicMsg, CpTelemetryMsg, CentralCommandMsg, EMBEDDED_BUS_PREFIX, KAFKA_TOPICS,
-  decode, embeddedBusTopic, encode, mqttTopics, parseCpTopic, type CpChannel, type KafkaTopic,
+  BUS_SCHEMAS, CP_CHANNEL_TABLE, CpStatusTopicMsg, CpTelemetryMsg, CentralCommandMsg, EMBEDDED_BUS_PREFIX, BUS_TOPICS,
+  decode, embeddedBusTopic, encode, mqttTopics, parseCpTopic, type CpChannel, type BusTopic,
 } from '../protocol/index.js';
 import { mayPublish, maySubscribe, type Identity } from './acl.js';
 import { VerifiedSecrets, verifySecretAsync, type CredentialEntry } from './credentials.js';
@@ -106,14 +106,14 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
     stallMs: o.kafkaStallMs,
   });
 
-  const toBus = (topic: KafkaTopic, key: string, value: Buffer) => {
+  const toBus = (topic: BusTopic, key: string, value: Buffer) => {
     if (!forwarder) {
       broker.publish({ cmd: 'publish', topic: embeddedBusTopic(topic, key), payload: value, qos: 1, retain: false, dup: false }, () => undefined);
       metrics.bridged.inc({ topic });
       return;
     }
     const before = buffer.shed;
-    buffer.push({ topic, key, value, droppable: topic === KAFKA_TOPICS.cpTelemetry });
+    buffer.push({ topic, key, value, droppable: topic === BUS_TOPICS.cpTelemetry });
     if (buffer.shed > before) metrics.shed.inc(buffer.shed - before);
     metrics.buffered.set(buffer.size);
     forwarder.notify();
@@ -127,7 +127,7 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
     const cp = parseCpTopic(packet.topic);
     if (cp && cp.channel !== 'cmd') return void onCpMessage(cp.cpId, cp.channel, packet.payload as Buffer);
     const parts = packet.topic.split('/');
-    if (!kafkaBus && parts[0] === EMBEDDED_BUS_PREFIX && parts[1] === KAFKA_TOPICS.centralCommands && parts[2]) {
+    if (!kafkaBus && parts[0] === EMBEDDED_BUS_PREFIX && parts[1] === BUS_TOPICS.centralCommands && parts[2]) {
       onCommand(parts[2], packet.payload as Buffer);
     }
   });
@@ -147,7 +147,7 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
       return;
     }
     if (typeof msg.seq === 'number' && msg.type === 'status') lastSeq.set(cpId, Math.max(lastSeq.get(cpId) ?? 0, msg.seq));
-    toBus(CHANNEL_TO_KAFKA[channel], cpId, encode(r.value));
+    toBus(CP_CHANNEL_TABLE[channel].busTopic, cpId, encode(r.value));
   }
 
   function onCommand(cpId: string, payload: Buffer) {
@@ -171,7 +171,7 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
     lastSeq.set(cpId, seq);
     const status = BUS_SCHEMAS['cp.status'].parse({ v: 1, type: 'status', cp_id: cpId, state: 'DISCONNECTED', source: 'gateway', reason: 'connection lost', seq, ts: Date.now() });
     log.info({ cp: cpId }, 'CP disconnected');
-    toBus(KAFKA_TOPICS.cpStatus, cpId, encode(status));
+    toBus(BUS_TOPICS.cpStatus, cpId, encode(status));
   });
   broker.on('client', () => metrics.clients.inc());
   // In dev mode a CP is recognised by the id it published under (not a tool that sent it a command).
@@ -186,7 +186,7 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
     // From the beginning on the group's first start, so a command central sends before the group has joined is not lost;
     // the age limit keeps that first read (and a long-stopped gateway) from replaying old commands to CPs.
     let staleLogged = false;
-    kafkaBus.subscribe(KAFKA_TOPICS.centralCommands, (cmd, meta) => {
+    kafkaBus.subscribe(BUS_TOPICS.centralCommands, (cmd, meta) => {
       const age = Date.now() - cmd.ts;
       if (age > commandMaxAgeMs) {
         metrics.rejected.inc({ reason: 'stale' });

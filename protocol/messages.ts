@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { COMMANDS, CP_STATES, DRIVER_UPDATE_STATUSES, FAULT_KINDS, SESSION_END_REASONS } from './states.js';
+import { COMMANDS, CP_STATES, DRIVER_ACTIONS, DRIVER_UPDATE_STATUSES, FAULT_KINDS, SESSION_END_REASONS } from './states.js';
 
 /**
  * Versioned payload schemas: the one definition of every message on MQTT and on the bus.
@@ -15,6 +15,15 @@ const Id = z.string().min(1).max(128);
 const Ts = z.number().int().nonnegative(); // epoch milliseconds
 const v = z.literal(PROTOCOL_VERSION);
 const NonNeg = z.number().finite().nonnegative();
+/** Energy and money are bounded at the boundary: no CP meters a megawatt-hour in one session, so larger values are lies or bugs. */
+export const MAX_SESSION_KWH = 10_000;
+export const MAX_SESSION_EUR = 100_000;
+const Kwh = NonNeg.max(MAX_SESSION_KWH);
+const Eur = NonNeg.max(MAX_SESSION_EUR);
+const Kw = NonNeg.max(10_000);
+const Price = NonNeg.max(100);
+/** Which gateway bridged a CP message: stamped (overwritten) by the gateway, never trusted from the CP. */
+const Via = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/).optional();
 
 export const CpStateSchema = z.enum(CP_STATES);
 export const CommandSchema = z.enum(COMMANDS);
@@ -23,8 +32,8 @@ export const SessionEndReasonSchema = z.enum(SESSION_END_REASONS);
 
 export const ProfileSummary = z.object({
   name: z.string().min(1).max(64),
-  max_kw: z.number().positive(),
-  price_eur_kwh: NonNeg,
+  max_kw: z.number().positive().max(10_000),
+  price_eur_kwh: Price,
   connector: z.string().max(32),
   phases: z.number().int().min(1).max(3),
   hal: z.string().max(16),
@@ -35,6 +44,7 @@ export type ProfileSummary = z.infer<typeof ProfileSummary>;
 export const CpStatusMsg = z.object({
   v, type: z.literal('status'),
   cp_id: CpId,
+  gw: Via,
   state: CpStateSchema,
   faults: z.array(FaultKindSchema).max(8).default([]),
   reason: z.string().max(256).optional(),
@@ -50,6 +60,7 @@ export type CpStatusMsg = z.infer<typeof CpStatusMsg>;
 export const CpAnnounceMsg = z.object({
   v, type: z.literal('announce'),
   cp_id: CpId,
+  gw: Via,
   profile: ProfileSummary,
   health_port: z.number().int().min(0).max(65535).optional(),
   health_host: z.string().max(255).optional(),
@@ -63,10 +74,11 @@ export type CpAnnounceMsg = z.infer<typeof CpAnnounceMsg>;
 export const CpTelemetryMsg = z.object({
   v, type: z.literal('telemetry'),
   cp_id: CpId,
+  gw: Via,
   session_id: Id,
-  kw: NonNeg,
-  kwh: NonNeg,
-  eur: NonNeg,
+  kw: Kw,
+  kwh: Kwh,
+  eur: Eur,
   soc: z.number().min(0).max(1).optional(),
   seq: z.number().int().nonnegative(),
   ts: Ts,
@@ -77,6 +89,7 @@ export type CpTelemetryMsg = z.infer<typeof CpTelemetryMsg>;
 export const CommandAckMsg = z.object({
   v, type: z.literal('ack'),
   cp_id: CpId,
+  gw: Via,
   command_id: Id,
   command: CommandSchema,
   ok: z.boolean(),
@@ -90,11 +103,12 @@ export type CommandAckMsg = z.infer<typeof CommandAckMsg>;
 export const SessionEndMsg = z.object({
   v, type: z.literal('session_end'),
   cp_id: CpId,
+  gw: Via,
   session_id: Id,
   driver_id: DriverId.optional(),
-  kwh: NonNeg,
-  eur: NonNeg,
-  price_eur_kwh: NonNeg,
+  kwh: Kwh,
+  eur: Eur,
+  price_eur_kwh: Price,
   started_at: Ts,
   ended_at: Ts,
   reason: SessionEndReasonSchema,
@@ -102,8 +116,26 @@ export const SessionEndMsg = z.object({
 });
 export type SessionEndMsg = z.infer<typeof SessionEndMsg>;
 
+/**
+ * A gateway's heartbeat on `cp.status`, keyed by its gateway id: central marks every CP whose
+ * messages came through a gateway that fell silent as unreachable. A new boot_id means the
+ * gateway restarted (its CPs reconnect and announce again).
+ */
+export const GatewayBeatMsg = z.object({
+  v, type: z.literal('gateway'),
+  gateway_id: z.string().regex(ID_PATTERN, 'invalid gateway id'),
+  boot_id: Id,
+  /** How often it beats; central's silence limit is a few of these. */
+  interval_ms: z.number().int().min(100).max(60_000),
+  /** CPs connected to it now (a count: a list would not fit 10,000 CPs in one message). */
+  cps: z.number().int().nonnegative(),
+  seq: z.number().int().nonnegative(),
+  ts: Ts,
+});
+export type GatewayBeatMsg = z.infer<typeof GatewayBeatMsg>;
+
 /** Everything that travels on Kafka `cp.status`. */
-export const CpStatusTopicMsg = z.discriminatedUnion('type', [CpStatusMsg, CpAnnounceMsg, CommandAckMsg, SessionEndMsg]);
+export const CpStatusTopicMsg = z.discriminatedUnion('type', [CpStatusMsg, CpAnnounceMsg, CommandAckMsg, SessionEndMsg, GatewayBeatMsg]);
 export type CpStatusTopicMsg = z.infer<typeof CpStatusTopicMsg>;
 
 /** Central → CP (Kafka `central.commands` keyed by CP id, MQTT `cp/<id>/cmd`). */
@@ -114,6 +146,8 @@ export const CentralCommandMsg = z.object({
   command: CommandSchema,
   session_id: Id.optional(),
   driver_id: DriverId.optional(),
+  /** After this moment (epoch ms) the command must not be carried out: the gateway drops it, a CP refuses it. */
+  expires_at: Ts.optional(),
   ts: Ts,
 });
 export type CentralCommandMsg = z.infer<typeof CentralCommandMsg>;
@@ -123,20 +157,25 @@ export const DriverRequestMsg = z.object({
   v,
   request_id: Id,
   driver_id: DriverId,
-  action: z.enum(['REQUEST', 'STOP', 'QUERY']),
+  /** CANCEL withdraws the earlier request `cancels` (the driver gave up waiting). */
+  action: z.enum(DRIVER_ACTIONS),
   cp_id: CpId.optional(),
   vehicle_id: z.string().max(64).optional(),
+  cancels: Id.optional(),
+  /** The driver stops waiting at this moment (epoch ms): central never starts a supply for it later. */
+  expires_at: Ts.optional(),
   ts: Ts,
-}).refine((m) => m.action !== 'REQUEST' || m.cp_id !== undefined, { message: 'cp_id is required for REQUEST', path: ['cp_id'] });
+}).refine((m) => m.action !== 'REQUEST' || m.cp_id !== undefined, { message: 'cp_id is required for REQUEST', path: ['cp_id'] })
+  .refine((m) => m.action !== 'CANCEL' || m.cancels !== undefined, { message: 'cancels is required for CANCEL', path: ['cancels'] });
 export type DriverRequestMsg = z.infer<typeof DriverRequestMsg>;
 
 export const Ticket = z.object({
   session_id: Id,
   cp_id: CpId,
   driver_id: DriverId,
-  kwh: NonNeg,
-  eur: NonNeg,
-  price_eur_kwh: NonNeg,
+  kwh: Kwh,
+  eur: Eur,
+  price_eur_kwh: Price,
   started_at: Ts,
   ended_at: Ts,
   duration_s: NonNeg,
@@ -154,9 +193,10 @@ export const DriverUpdateMsg = z.object({
   cp_id: CpId.optional(),
   status: z.enum(DRIVER_UPDATE_STATUSES),
   reason: z.string().max(256).optional(),
-  kw: NonNeg.optional(),
-  kwh: NonNeg.optional(),
-  eur: NonNeg.optional(),
+  kw: Kw.optional(),
+  kwh: Kwh.optional(),
+  eur: Eur.optional(),
+  soc: z.number().min(0).max(1).optional(),
   ticket: Ticket.optional(),
   ts: Ts,
 });

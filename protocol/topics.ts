@@ -1,13 +1,13 @@
-/** Kafka topics, named as in the original system. Every message is keyed by CP id or driver id. */
-export const KAFKA_TOPICS = {
+/** Bus topics (Kafka's, and the embedded bus's under `bus/`), named as in the original system. Every message is keyed by CP id or driver id. */
+export const BUS_TOPICS = {
   cpStatus: 'cp.status',
   cpTelemetry: 'cp.telemetry',
   centralCommands: 'central.commands',
   driverRequests: 'driver.requests',
   driverUpdates: 'driver.updates',
 } as const;
-export type KafkaTopic = (typeof KAFKA_TOPICS)[keyof typeof KAFKA_TOPICS];
-export const ALL_KAFKA_TOPICS: readonly KafkaTopic[] = Object.values(KAFKA_TOPICS);
+export type BusTopic = (typeof BUS_TOPICS)[keyof typeof BUS_TOPICS];
+export const ALL_BUS_TOPICS: readonly BusTopic[] = Object.values(BUS_TOPICS);
 
 /**
  * MQTT topics between a CP and the gateway. A CP authenticated as `id` may publish only
@@ -34,15 +34,6 @@ export function parseCpTopic(topic: string): { cpId: string; channel: CpChannel 
   return { cpId: parts[1], channel };
 }
 
-/** Which Kafka topic each CP channel is bridged to. */
-export const CHANNEL_TO_KAFKA: Record<CpChannel, KafkaTopic> = {
-  status: KAFKA_TOPICS.cpStatus,
-  announce: KAFKA_TOPICS.cpStatus,
-  ack: KAFKA_TOPICS.cpStatus,
-  session: KAFKA_TOPICS.cpStatus,
-  telemetry: KAFKA_TOPICS.cpTelemetry,
-};
-
 /** On the embedded bus the Kafka topics ride on the gateway's MQTT broker under this prefix: `bus/<topic>/<key>`. */
 export const EMBEDDED_BUS_PREFIX = 'bus';
-export const embeddedBusTopic = (topic: KafkaTopic, key: string) => `${EMBEDDED_BUS_PREFIX}/${topic}/${key}`;
+export const embeddedBusTopic = (topic: BusTopic, key: string) => `${EMBEDDED_BUS_PREFIX}/${topic}/${key}`;

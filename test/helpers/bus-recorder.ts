@@ -1,5 +1,5 @@
 import mqtt from 'mqtt';
-import { ALL_KAFKA_TOPICS, EMBEDDED_BUS_PREFIX, type KafkaTopic } from '../../protocol/index.js';
+import { ALL_BUS_TOPICS, EMBEDDED_BUS_PREFIX, type BusTopic } from '../../protocol/index.js';
 import { readTopics } from './kafka-mock.js';
 import { waitFor } from './wait.js';
 
@@ -10,11 +10,11 @@ import { waitFor } from './wait.js';
  * and drivers say with what actually travelled, e.g. a ticket against the CP's session_end.
  */
 
-export interface BusRecord { topic: KafkaTopic; key: string; value: Record<string, unknown>; at: number }
+export interface BusRecord { topic: BusTopic; key: string; value: Record<string, unknown>; at: number }
 
 export interface BusRecorder {
   readonly records: BusRecord[];
-  of(topic: KafkaTopic, key?: string): BusRecord[];
+  of(topic: BusTopic, key?: string): BusRecord[];
   stop(): Promise<void>;
 }
 
@@ -26,7 +26,7 @@ const parse = (raw: string): Record<string, unknown> => {
   try { return JSON.parse(raw) as Record<string, unknown>; } catch { return { raw }; }
 };
 
-const filterOf = (records: BusRecord[]) => (topic: KafkaTopic, key?: string) =>
+const filterOf = (records: BusRecord[]) => (topic: BusTopic, key?: string) =>
   records.filter((r) => r.topic === topic && (key === undefined || r.key === key));
 
 async function recordEmbedded(mqttUrl: string): Promise<BusRecorder> {
@@ -38,7 +38,7 @@ async function recordEmbedded(mqttUrl: string): Promise<BusRecorder> {
   client.on('message', (topic, payload) => {
     const parts = topic.split('/');
     if (parts.length !== 3 || parts[0] !== EMBEDDED_BUS_PREFIX) return;
-    records.push({ topic: parts[1] as KafkaTopic, key: parts[2]!, value: parse(payload.toString()), at: Date.now() });
+    records.push({ topic: parts[1] as BusTopic, key: parts[2]!, value: parse(payload.toString()), at: Date.now() });
   });
   let subscribed = false;
   client.on('connect', () => {
@@ -49,14 +49,14 @@ async function recordEmbedded(mqttUrl: string): Promise<BusRecorder> {
 }
 
 async function recordKafka(bootstrap: string[]): Promise<BusRecorder> {
-  const reader = await readTopics(bootstrap, [...ALL_KAFKA_TOPICS]);
+  const reader = await readTopics(bootstrap, [...ALL_BUS_TOPICS]);
   // readTopics keeps its own array; mirror it with arrival times so both adapters look alike.
   const records: BusRecord[] = [];
   let seen = 0;
   const sync = () => {
     for (; seen < reader.records.length; seen++) {
       const r = reader.records[seen]!;
-      records.push({ topic: r.topic as KafkaTopic, key: r.key, value: r.value, at: Date.now() });
+      records.push({ topic: r.topic as BusTopic, key: r.key, value: r.value, at: Date.now() });
     }
   };
   const timer = setInterval(sync, 20);

@@ -3,7 +3,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
-import { EMBEDDED_BUS_PREFIX, PROTOCOL_VERSION, type KafkaTopic } from '../../protocol/index.js';
+import { EMBEDDED_BUS_PREFIX, PROTOCOL_VERSION, type BusTopic } from '../../protocol/index.js';
 import { freePort } from '../helpers/ports.js';
 import { spawnCli, type CliProcess } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
@@ -82,11 +82,11 @@ export class CentralRig {
   }
 
   /** Publishes on the bus as a producer would (a string is sent as is, for garbage). */
-  async publish(topic: KafkaTopic, key: string, value: Json | string): Promise<void> {
+  async publish(topic: BusTopic, key: string, value: Json | string): Promise<void> {
     await this.client!.publishAsync(`${EMBEDDED_BUS_PREFIX}/${topic}/${key}`, typeof value === 'string' ? value : JSON.stringify(value), { qos: 1 });
   }
 
-  of(topic: KafkaTopic, key?: string): Json[] {
+  of(topic: BusTopic, key?: string): Json[] {
     return this.records.filter((r) => r.topic === topic && (key === undefined || r.key === key)).map((r) => r.value);
   }
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   CentralCommandMsg, CpStatusTopicMsg, DriverRequestMsg, MAX_PAYLOAD_BYTES, decode, encode, parseCpTopic, mqttTopics,
-  parseHealthReply, parseHealthRequest, embeddedBusTopic, KAFKA_TOPICS,
+  parseHealthReply, parseHealthRequest, embeddedBusTopic, BUS_TOPICS,
 } from '../../protocol/index.js';
 
 const status = { v: 1, type: 'status', cp_id: 'CP-001', state: 'ACTIVATED', seq: 3, ts: 1_700_000_000_000 };
@@ -52,7 +52,7 @@ describe('topics', () => {
     expect(parseCpTopic('cp/CP-001/secrets')).toBeNull();
     expect(parseCpTopic('cp//status')).toBeNull();
     expect(parseCpTopic('cp/CP-001/status/extra')).toBeNull();
-    expect(embeddedBusTopic(KAFKA_TOPICS.cpStatus, 'CP-001')).toBe('bus/cp.status/CP-001');
+    expect(embeddedBusTopic(BUS_TOPICS.cpStatus, 'CP-001')).toBe('bus/cp.status/CP-001');
   });
 });
 
