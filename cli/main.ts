@@ -1,9 +1,10 @@
 import { registerCommands } from './commands.js';
 import { runProgram } from './program.js';
+import { VERSION } from '../lib/paths.js';
 
 await runProgram({
   name: 'evcharging',
   description: 'EV charging network simulator: charging-point firmware, edge gateway, central controller, monitors and drivers',
-  version: '0.1.0',
+  version: VERSION,
   register: registerCommands,
 });

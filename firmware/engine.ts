@@ -1,3 +1,4 @@
+import { VERSION } from '../lib/paths.js';
 import { randomUUID } from 'node:crypto';
 import {
   PROTOCOL_VERSION, mqttTopics, encode, FAULT_KINDS,
@@ -9,7 +10,8 @@ import type { Logger } from '../lib/log.js';
 import type { Hal, HalInputs } from './hal/types.js';
 import { initialContext, step, type CpContext, type CpEvent, type Effect } from './state-machine.js';
 
-export const FW_VERSION = '0.1.0';
+export const FW_VERSION = VERSION;
+
 
 /** The engine's way out to the gateway (an MQTT client in production, an in-memory port in tests). */
 export interface LinkPort {

@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Logger } from '../lib/log.js';
 import { START_ORDER, type ComponentKind, type ComponentSpec } from './plan.js';
 
-export const CLI_ENTRY = fileURLToPath(new URL('../bin/evcharging.js', import.meta.url));
+export { CLI_ENTRY } from '../lib/paths.js';
+import { CLI_ENTRY } from '../lib/paths.js';
 export const ORPHAN_GUARD = new URL('./orphan-guard.mjs', import.meta.url).href;
 
 /**

@@ -45,7 +45,7 @@ fs.mkdirSync(pkg, { recursive: true });
 const started = Date.now();
 await build({
   absWorkingDir: ROOT,
-  entryPoints: { main: 'firmware/packaging/entry.ts', serial: 'firmware/hal/serial.ts' },
+  entryPoints: { main: 'cli/firmware-entry.ts', serial: 'firmware/hal/serial.ts' },
   outdir: pkg,
   bundle: true,
   splitting: true,
@@ -57,7 +57,7 @@ await build({
   external: ['serialport', '@serialport/*', 'bufferutil', 'utf-8-validate'],
   // Bundled CommonJS packages (pino, mqtt's dependencies) call require(): give ESM one.
   banner: { js: "import { createRequire as __evcCreateRequire } from 'node:module'; const require = __evcCreateRequire(import.meta.url);" },
-  define: { 'process.env.EVCHARGING_FIRMWARE_VERSION': JSON.stringify(version) },
+  define: { 'process.env.EVCHARGING_FIRMWARE_VERSION': JSON.stringify(version), 'process.env.EVCHARGING_VERSION': JSON.stringify(version) },
   legalComments: 'none',
   minify: true,
   keepNames: true,
