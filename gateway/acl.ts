@@ -1,5 +1,5 @@
 import { EMBEDDED_BUS_PREFIX, parseCpTopic } from '../protocol/index.js';
-import type { Role } from './credentials.js';
+import type { Role } from '../registry/credentials.js';
 
 /** Who a connected client is. In dev mode a client's id is its MQTT client id / username and role is guessed. */
 export interface Identity { id: string; role: Role }

@@ -10,7 +10,7 @@ import {
   decode, embeddedBusTopic, encode, mqttTopics, parseCpTopic, type CpChannel, type BusTopic,
 } from '../protocol/index.js';
 import { mayPublish, maySubscribe, type Identity } from './acl.js';
-import { VerifiedSecrets, verifySecretAsync, type CredentialEntry } from './credentials.js';
+import { VerifiedSecrets, verifySecretAsync, type CredentialEntry } from '../registry/credentials.js';
 import { ForwardBuffer } from './forward-buffer.js';
 import { startForwarder } from './kafka-forwarder.js';
 import { createGatewayMetrics } from './metrics.js';

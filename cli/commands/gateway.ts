@@ -1,3 +1,4 @@
+import { ROLES, type Role } from '../../protocol/index.js';
 import type { Command } from 'commander';
 import { addBusOptions, busConfigFrom, ConfigError, opt, parseBool, parseId, parsePort, parsePositiveInt, type BusOptionValues } from '../options.js';
 
@@ -28,7 +29,7 @@ export default function register(program: Command): void {
     if (o.tlsPort !== undefined && (!o.tlsCert || !o.tlsKey)) throw new ConfigError('--tls-port needs --tls-cert and --tls-key');
     const { createLogger } = await import('../../lib/log.js');
     const { onShutdown } = await import('../../lib/lifecycle.js');
-    const { loadCredentials } = await import('../../gateway/credentials.js');
+    const { loadCredentials } = await import('../../registry/credentials.js');
     const { startGateway } = await import('../../gateway/server.js');
     let credentials = null;
     if (o.credentials) {
@@ -48,12 +49,13 @@ export default function register(program: Command): void {
     .description('add or replace a client in a credentials file (secret hashed with scrypt)')
     .requiredOption('--file <file>', 'credentials file to write')
     .requiredOption('--id <id>', 'CP id or service name (the MQTT username)', parseId)
-    .option('--role <role>', 'cp or service', 'cp')
+    .option('--role <role>', `one of ${ROLES.join(', ')} (service = central)`, 'cp')
     .requiredOption('--secret <secret>', 'the client password')
     .action(async (a: { file: string; id: string; role: string; secret: string }) => {
-      if (a.role !== 'cp' && a.role !== 'service') throw new ConfigError('--role must be cp or service');
-      const { hashSecret, upsertCredential } = await import('../../gateway/credentials.js');
-      upsertCredential(a.file, hashSecret(a.id, a.role, a.secret));
+      const role = (a.role === 'service' ? 'central' : a.role) as Role;
+      if (!(ROLES as readonly string[]).includes(role)) throw new ConfigError(`--role must be one of ${ROLES.join(', ')}`);
+      const { hashSecret, upsertCredential } = await import('../../registry/credentials.js');
+      upsertCredential(a.file, hashSecret(a.id, role, a.secret));
       process.stdout.write(`added ${a.role} ${a.id} to ${a.file}\n`);
     });
 }

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashSecret, upsertCredential } from '../../gateway/credentials.js';
+import { hashSecret, upsertCredential } from '../../registry/credentials.js';
 import { encode, type CentralCommandMsg } from '../../protocol/index.js';
 import { readTopics, startKafkaMock, type KafkaMock, type KafkaRecord } from '../helpers/kafka-mock.js';
 import { freePort } from '../helpers/ports.js';

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../lib/log.js';
-import { hashSecret, loadCredentials, upsertCredential } from '../../gateway/credentials.js';
+import { hashSecret, loadCredentials, upsertCredential } from '../../registry/credentials.js';
 import { startGateway, type RunningGateway } from '../../gateway/server.js';
 import { startKafkaMock, type KafkaMock } from '../helpers/kafka-mock.js';
 import { waitFor } from '../helpers/wait.js';

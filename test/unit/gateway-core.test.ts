@@ -4,11 +4,11 @@ import { ForwardBuffer, type Pending } from '../../gateway/forward-buffer.js';
 import { startForwarder } from '../../gateway/kafka-forwarder.js';
 import type { Logger } from '../../lib/log.js';
 import { waitFor } from '../helpers/wait.js';
-import { hashSecret, verifySecret, verifySecretAsync, VerifiedSecrets } from '../../gateway/credentials.js';
+import { hashSecret, verifySecret, verifySecretAsync, VerifiedSecrets } from '../../registry/credentials.js';
 
 describe('gateway ACL', () => {
   const cp = { id: 'CP-001', role: 'cp' as const };
-  const svc = { id: 'central', role: 'service' as const };
+  const svc = { id: 'central', role: 'central' as const };
   it('lets a CP publish only under its own topics and never cmd', () => {
     expect(mayPublish(cp, 'cp/CP-001/status')).toBe(true);
     expect(mayPublish(cp, 'cp/CP-001/telemetry')).toBe(true);

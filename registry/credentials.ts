@@ -1,13 +1,24 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { z } from 'zod';
-import { ID_PATTERN } from '../protocol/index.js';
+import { ID_PATTERN, ROLES, type Role } from '../protocol/index.js';
 
-/** A credentials file: `{ "clients": [{ "id", "role", "salt", "hash" }] }`; hash = scrypt(secret, salt), hex. */
-const Entry = z.object({ id: z.string().regex(ID_PATTERN), role: z.enum(['cp', 'service']), salt: z.string().min(8), hash: z.string().min(32) });
+/**
+ * The credentials file, the one store of identities the registry writes and the gateway and
+ * central read: `{ "clients": [{ "id", "role", "salt", "hash", "revoked_at"? }] }`;
+ * hash = scrypt(secret, salt), hex. Role `service` (older files) is read as `central`.
+ * A revoked entry stays (so its id is not silently reissued) and admits nobody.
+ */
+const Entry = z.object({
+  id: z.string().regex(ID_PATTERN),
+  role: z.preprocess((r) => (r === 'service' ? 'central' : r), z.enum(ROLES)),
+  salt: z.string().min(8),
+  hash: z.string().min(32),
+  revoked_at: z.number().int().nonnegative().optional(),
+});
 const FileSchema = z.object({ clients: z.array(Entry) });
 export type CredentialEntry = z.infer<typeof Entry>;
-export type Role = CredentialEntry['role'];
+export type { Role };
 
 export function hashSecret(id: string, role: Role, secret: string): CredentialEntry {
   const salt = crypto.randomBytes(16).toString('hex');
