@@ -167,7 +167,7 @@ export class Board {
       this.faults.badCrc--;
       this.counters.bad_crc_sent++;
       const bad = Buffer.from(reply);
-      bad[bad.length - 1] ^= 0x5a;
+      bad.writeUInt8(bad.readUInt8(bad.length - 1) ^ 0x5a, bad.length - 1);
       out.push(bad);
     } else out.push(reply);
     return out;

@@ -98,7 +98,7 @@ describe('serial HAL against the board emulator over ptys', () => {
     await ctl('/noise?bytes=40&count=20');
     await ctl('/noise-now?bytes=200&line=meter');
     await ctl('/noise-now?bytes=64&line=relay');
-    await waitFor(async () => (await ctl('/state', 'GET')).counters.noise_sent >= 800, { timeoutMs: 15_000, what: 'noise sent before 20 replies' });
+    await waitFor(async () => (await ctl('/state', 'GET')).counters.noise_sent! >= 800, { timeoutMs: 15_000, what: 'noise sent before 20 replies' });
     await waitFor(() => stat('meter_replies') >= replies0 + 20, { timeoutMs: 15_000, what: '20 good replies through the noise' });
     expect(stat('meter_noise_bytes') + stat('stale_bytes')).toBeGreaterThan(noise0);
     expect(hal.read(0).faults).toEqual([]);

@@ -22,7 +22,7 @@ describe('Modbus CRC16', () => {
   it('checks and rejects CRCs', () => {
     const f = withCrc(hex('01 04 04 45 e7 40 00'));
     expect(crcOk(f)).toBe(true);
-    f[f.length - 1] ^= 1;
+    f.writeUInt8(f.readUInt8(f.length - 1) ^ 1, f.length - 1);
     expect(crcOk(f)).toBe(false);
     expect(crcOk(hex('0104'))).toBe(false);
   });
@@ -56,7 +56,7 @@ describe('resynchronising RTU scanner', () => {
   });
   it('rejects a frame with a bad CRC and finds the good one behind it', () => {
     const bad = Buffer.from(good);
-    bad[8] ^= 0x5a;
+    bad.writeUInt8(bad.readUInt8(8) ^ 0x5a, 8);
     const r = scanRtu(Buffer.concat([bad, good]), want);
     expect(r.frame).toEqual(good);
     expect(r.crcErrors).toBe(1);
