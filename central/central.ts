@@ -8,6 +8,7 @@ import { Controller } from './controller.js';
 import type { PreloadedCp } from './cp-file.js';
 import { buildHttp } from './http.js';
 import { Store } from './store.js';
+import { ListenError } from '../lib/errors.js';
 
 /**
  * Wires central together: the store (replayed), the controller, the bus subscriptions and
@@ -102,4 +103,4 @@ export async function startCentral(o: CentralOptions): Promise<RunningCentral> {
   };
 }
 
-export class ListenError extends Error {}
+export { ListenError };

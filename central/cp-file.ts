@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { z } from 'zod';
 import { CpId, type ProfileSummary } from '../protocol/index.js';
 import { loadProfile, summarize, withOverrides } from '../hw-profiles/profile.js';
+import { CpFileError } from '../lib/errors.js';
 
 /**
  * The CP list central can preload (--cp-file): a JSON array whose items are CP ids or
@@ -16,7 +17,6 @@ const CpFile = z.array(Entry).max(100_000);
 
 export interface PreloadedCp { cp_id: string; profile?: ProfileSummary }
 
-export class CpFileError extends Error {}
 
 export function parseCpFile(text: string, file: string): PreloadedCp[] {
   let json: unknown;
@@ -44,3 +44,4 @@ export function readCpFile(file: string): PreloadedCp[] {
   try { text = fs.readFileSync(file, 'utf8'); } catch (err) { throw new CpFileError(`--cp-file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`); }
   return parseCpFile(text, file);
 }
+export { CpFileError };

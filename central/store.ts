@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { apply, deserializeState, emptyState, serializeState, type CentralEvent, type CentralState } from './state.js';
+import { StoreError } from '../lib/errors.js';
 
 /**
  * Central's durable state: an append-only JSON-lines journal of events (`journal.jsonl`,
@@ -14,7 +15,6 @@ import { apply, deserializeState, emptyState, serializeState, type CentralEvent,
  */
 
 /** The data dir cannot be used (unreadable snapshot, no permission): a configuration problem. */
-export class StoreError extends Error {}
 
 export interface ReplayReport { snapshotSeq: number; replayed: number; tornTail: boolean; badLines: number }
 
@@ -240,3 +240,4 @@ export function parseJournal(text: string): { events: Array<{ seq: number; e: Ce
   });
   return { events, lines, tornTail, badLines };
 }
+export { StoreError };

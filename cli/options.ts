@@ -1,6 +1,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { ID_PATTERN } from '../protocol/index.js';
 import type { BusConfig } from '../bus/types.js';
+import { ConfigError } from '../lib/errors.js';
 
 /**
  * Option parsers shared by every subcommand. Each option has a flag and an environment
@@ -102,4 +103,4 @@ export function busConfigFrom(o: BusOptionValues, clientId: string): BusConfig {
 }
 
 /** Thrown for configuration that parses but does not make sense; cli/main.ts turns it into one line and exit 2. */
-export class ConfigError extends Error {}
+export { ConfigError };

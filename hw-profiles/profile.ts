@@ -3,6 +3,7 @@ import { dirname, join, basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import type { ProfileSummary } from '../protocol/index.js';
+import { ProfileError } from '../lib/errors.js';
 
 /** Where the bundled profiles live; a profile may also be any JSON file path. */
 export const PROFILES_DIR = dirname(fileURLToPath(import.meta.url));
@@ -62,7 +63,6 @@ export type HwProfile = z.infer<typeof HwProfileSchema>;
 export type SimHalSettings = z.infer<typeof SimHalConfig>;
 export type SerialHalSettings = z.infer<typeof SerialHalConfig>;
 
-export class ProfileError extends Error {}
 
 /** Validates a parsed profile; the error names the file and the field. */
 export function parseProfile(raw: unknown, file: string): HwProfile {
@@ -104,3 +104,4 @@ export function withOverrides(p: HwProfile, o: { kw?: number; price?: number }):
 export function summarize(p: HwProfile): ProfileSummary {
   return { name: p.name, max_kw: p.max_kw, price_eur_kwh: p.price_eur_kwh, connector: p.connector, phases: p.phases, hal: p.hal.driver };
 }
+export { ProfileError };

@@ -1,7 +1,5 @@
+import { ControlError } from '../lib/errors.js';
 /** The other end of the control endpoint: what `add-cp`, `crash`, `status` … call. */
-export class ControlError extends Error {
-  constructor(message: string, readonly exitCode: number) { super(message); }
-}
 
 export async function control<T>(baseUrl: string, method: 'GET' | 'POST', route: string, body?: unknown): Promise<T> {
   let res: Response;
@@ -22,3 +20,4 @@ export async function control<T>(baseUrl: string, method: 'GET' | 'POST', route:
   if (!res.ok) throw new ControlError((parsed as { error?: string }).error ?? `HTTP ${res.status}`, res.status === 404 || res.status === 400 ? 2 : 1);
   return parsed as T;
 }
+export { ControlError };

@@ -9,10 +9,10 @@ import {
 } from './plan.js';
 import type { ComponentStatus, Supervisor } from './supervisor.js';
 import { allocatePort } from './ports.js';
+import { ConflictError, StartError } from '../lib/errors.js';
 
 export interface ComponentReport extends ComponentStatus { health: string }
 
-export class ConflictError extends Error {}
 
 /**
  * The running network: the plan made real through the supervisor. Knows which CPs and
@@ -123,4 +123,4 @@ export class Network {
   }
 }
 
-export class StartError extends Error {}
+export { ConflictError, StartError };

@@ -6,6 +6,7 @@ import { START_ORDER, type ComponentKind, type ComponentSpec } from './plan.js';
 
 export { CLI_ENTRY } from '../lib/paths.js';
 import { CLI_ENTRY } from '../lib/paths.js';
+import { UnknownComponentError } from '../lib/errors.js';
 export const ORPHAN_GUARD = new URL('./orphan-guard.mjs', import.meta.url).href;
 
 /**
@@ -236,14 +237,10 @@ export class Supervisor {
   }
 }
 
-export class UnknownComponentError extends Error {
-  constructor(name: string, known: string[]) {
-    super(`no component named ${JSON.stringify(name)} (known: ${known.join(', ')})`);
-  }
-}
 
 const alive = (e: Entry) => e.state === 'running' || e.state === 'stopping';
 
 function killGroup(pid: number, signal: NodeJS.Signals): void {
   try { process.kill(-pid, signal); } catch { /* the group is gone already */ }
 }
+export { UnknownComponentError };

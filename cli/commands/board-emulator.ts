@@ -36,24 +36,16 @@ export default function register(program: Command): void {
       if (o.channels > 8) throw new ConfigError('--channels: LCUS boards have 1 to 8 channels');
       if (o.meterUnit > 247 || o.inputUnit > 247 || o.meterUnit === o.inputUnit) throw new ConfigError('--meter-unit/--input-unit: two different Modbus unit ids 1-247');
       if (o.socStart >= o.socTarget) throw new ConfigError('--soc-start must be below --soc-target');
-      const { createLogger } = await import('../../lib/log.js');
-      const { onShutdown } = await import('../../lib/lifecycle.js');
+      const { serve } = await import('../../lib/serve.js');
+      const { listenErrorOf } = await import('../../lib/errors.js');
       const { startEmulator } = await import('../../firmware/emulator/emulator.js');
-      const log = createLogger('board-emulator');
-      let emu;
-      try {
-        emu = await startEmulator({
-          relayPort: o.relayPort, meterPort: o.meterPort, baudRate: o.baudRate, controlHost: o.controlHost, controlPort: o.controlPort, log,
+      await serve('board-emulator', async (log) => {
+        const e = await startEmulator({
+          relayPort: o.relayPort!, meterPort: o.meterPort!, baudRate: o.baudRate, controlHost: o.controlHost, controlPort: o.controlPort, log,
           board: { channels: o.channels, meterUnit: o.meterUnit, inputUnit: o.inputUnit, vehicleKw: o.vehicleKw, batteryKwh: o.batteryKwh, socStart: o.socStart, socTarget: o.socTarget, speed: o.speed },
-        });
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'EADDRINUSE') throw new ConfigError(`--control-port ${o.controlPort}: already in use`);
-        if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') throw new ConfigError(`--control-host ${o.controlHost}: cannot listen there`);
-        throw err;
-      }
-      const e = emu;
-      onShutdown(log, [() => e.close()]);
-      log.info({ relay_port: o.relayPort, meter_port: o.meterPort, control_url: `http://${o.controlHost}:${e.controlPort}` }, `board emulator ready, control port ${e.controlPort}`);
+        }).catch((err: unknown) => { throw listenErrorOf(err, `--control-port ${o.controlPort} on ${o.controlHost}`) ?? err; });
+        log.info({ relay_port: o.relayPort, meter_port: o.meterPort, control_url: `http://${o.controlHost}:${e.controlPort}` }, `board emulator ready, control port ${e.controlPort}`);
+        return e;
+      });
     });
 }

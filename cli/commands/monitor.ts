@@ -23,13 +23,10 @@ export default function register(program: Command): void {
       const { defaultTimeoutMs, startMonitor } = await import('../../monitor/monitor.js');
       const timeoutMs = o.timeoutMs ?? defaultTimeoutMs(o.intervalMs);
       if (timeoutMs >= o.intervalMs) throw new ConfigError(`--timeout-ms ${timeoutMs} must be below --interval-ms ${o.intervalMs}`);
-      const { createLogger } = await import('../../lib/log.js');
-      const { onShutdown } = await import('../../lib/lifecycle.js');
-      const log = createLogger('monitor');
-      const m = startMonitor({
-        cpId: o.cp, engine: o.engine, centralUrl: o.central, intervalMs: o.intervalMs,
+      const { serve } = await import('../../lib/serve.js');
+      await serve('monitor', async (log) => startMonitor({
+        cpId: o.cp!, engine: o.engine!, centralUrl: o.central, intervalMs: o.intervalMs,
         maxMisses: o.maxMisses, timeoutMs, token: o.token, log,
-      });
-      onShutdown(log, [async () => { await m.close(); log.info(m.status(), 'monitor totals'); }]);
+      }), { closing: (m, log) => log.info(m.status(), 'monitor totals') });
     });
 }

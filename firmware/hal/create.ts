@@ -2,8 +2,8 @@ import type { HwProfile } from '../../hw-profiles/profile.js';
 import type { Logger } from '../../lib/log.js';
 import type { Hal } from './types.js';
 import { createSimHal } from './sim.js';
+import { HalUnavailableError } from '../../lib/errors.js';
 
-export class HalUnavailableError extends Error {}
 
 /**
  * Picks the HAL driver named by the profile. The serial driver lives in ./serial.ts and is
@@ -23,3 +23,4 @@ export async function createHal(profile: HwProfile, o: { speed?: number; log: Lo
   if (typeof mod.createSerialHal !== 'function') throw new HalUnavailableError(`profile ${profile.name}: serial HAL driver has no createSerialHal()`);
   return mod.createSerialHal(hal, { profile, log: o.log });
 }
+export { HalUnavailableError };
