@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { z } from 'zod';
-import { CpId, type ProfileSummary } from '../protocol/index.js';
+import { CpId, firstIssue, type ProfileSummary } from '../protocol/index.js';
 import { loadProfile, summarize, withOverrides } from '../hw-profiles/profile.js';
 import { CpFileError } from '../lib/errors.js';
 
@@ -22,10 +22,7 @@ export function parseCpFile(text: string, file: string): PreloadedCp[] {
   let json: unknown;
   try { json = JSON.parse(text); } catch { throw new CpFileError(`--cp-file ${file}: not valid JSON`); }
   const r = CpFile.safeParse(json);
-  if (!r.success) {
-    const i = r.error.issues[0]!;
-    throw new CpFileError(`--cp-file ${file}: ${i.path.join('.') || '(root)'}: ${i.message}`);
-  }
+  if (!r.success) throw new CpFileError(`--cp-file ${file}: ${firstIssue(r.error)}`);
   const seen = new Set<string>();
   return r.data.map((e) => {
     if (seen.has(e.cp_id)) throw new CpFileError(`--cp-file ${file}: ${e.cp_id} is listed twice`);

@@ -2,7 +2,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import type { ProfileSummary } from '../protocol/index.js';
+import { firstIssue, type ProfileSummary } from '../protocol/index.js';
 import { ProfileError } from '../lib/errors.js';
 
 /** Where the bundled profiles live; a profile may also be any JSON file path. */
@@ -67,10 +67,7 @@ export type SerialHalSettings = z.infer<typeof SerialHalConfig>;
 /** Validates a parsed profile; the error names the file and the field. */
 export function parseProfile(raw: unknown, file: string): HwProfile {
   const parsed = HwProfileSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new ProfileError(`${file}: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
-  }
+  if (!parsed.success) throw new ProfileError(`${file}: ${firstIssue(parsed.error)}`);
   return parsed.data;
 }
 

@@ -1,3 +1,5 @@
+import { ID_PATTERN } from '../protocol/index.js';
+
 /**
  * The network `evcharging up` runs, as data: which components exist, the `evcharging`
  * arguments each one is started with, and how its health is probed. Pure: no I/O here,
@@ -49,7 +51,7 @@ export const START_ORDER: readonly ComponentKind[] = ['gateway', 'central', 'eng
 
 export const DRIVER_NAMES = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi', 'ivan', 'judy', 'mallory', 'niaj', 'olivia', 'peggy', 'rupert', 'sybil', 'trent', 'victor', 'walter'];
 
-const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+const ID = ID_PATTERN;
 
 /** `11` → `CP-011`; an id such as `CP-011` or `lab-7` is kept as given. */
 export function cpIdFrom(v: string): string {

@@ -78,7 +78,6 @@ export class Supervisor {
 
   has(name: string): boolean { return this.entries.has(name); }
   spec(name: string): ComponentSpec | undefined { return this.entries.get(name)?.spec; }
-  specs(): ComponentSpec[] { return [...this.entries.values()].map((e) => e.spec); }
 
   /** Registers a component and starts it. */
   start(spec: ComponentSpec): void {

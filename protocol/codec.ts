@@ -17,14 +17,16 @@ export function decode<S extends z.ZodType>(schema: S, payload: Buffer | string,
     return { ok: false, error: 'not_json', detail: 'payload is not valid JSON' };
   }
   const parsed = schema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const path = issue?.path.join('.') || '(root)';
-    return { ok: false, error: 'schema', detail: `${path}: ${issue?.message ?? 'invalid'}` };
-  }
+  if (!parsed.success) return { ok: false, error: 'schema', detail: firstIssue(parsed.error) };
   return { ok: true, value: parsed.data };
 }
 
 export function encode(value: unknown): Buffer {
   return Buffer.from(JSON.stringify(value));
+}
+
+/** A zod error as one line: the first issue's path and message (`profile.max_kw: Too small…`). */
+export function firstIssue(err: z.ZodError): string {
+  const issue = err.issues[0];
+  return `${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`;
 }

@@ -7,7 +7,6 @@
  * Anything else       -> ERR <reason>; the connection and the port keep serving.
  */
 export const HEALTH_MAX_LINE = 256;
-export const HEALTH_REQUESTS = ['PING', 'STATUS', 'FAULT', 'REPAIR'] as const;
 export type HealthRequest = { verb: 'PING' } | { verb: 'STATUS' } | { verb: 'FAULT'; kind: string } | { verb: 'REPAIR'; kind?: string };
 
 export function parseHealthRequest(line: string): HealthRequest | { error: string } {

@@ -23,7 +23,7 @@ const Eur = NonNeg.max(MAX_SESSION_EUR);
 const Kw = NonNeg.max(10_000);
 const Price = NonNeg.max(100);
 /** Which gateway bridged a CP message: stamped (overwritten) by the gateway, never trusted from the CP. */
-const Via = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/).optional();
+const Via = z.string().regex(ID_PATTERN).optional();
 
 export const CpStateSchema = z.enum(CP_STATES);
 export const CommandSchema = z.enum(COMMANDS);

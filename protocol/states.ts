@@ -32,7 +32,6 @@ export type DriverAction = (typeof DRIVER_ACTIONS)[number];
 
 /** Driver-facing outcome of a request. */
 export const DRIVER_UPDATE_STATUSES = ['ACCEPTED', 'REJECTED', 'IN_PROGRESS', 'COMPLETED', 'INTERRUPTED'] as const;
-export type DriverUpdateStatus = (typeof DRIVER_UPDATE_STATUSES)[number];
 
 /**
  * Who a connected party is, as the gateway, central and the registry know it. Each role has

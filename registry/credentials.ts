@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { z } from 'zod';
-import { ID_PATTERN, ROLES, type Role } from '../protocol/index.js';
+import { ID_PATTERN, ROLES, firstIssue, type Role } from '../protocol/index.js';
 
 /**
  * The credentials file, the one store of identities the registry writes and the gateway and
@@ -62,7 +62,7 @@ export function loadCredentials(file: string): Map<string, CredentialEntry> {
   let raw: unknown;
   try { raw = JSON.parse(fs.readFileSync(file, 'utf8')); } catch (err) { throw new Error(`cannot read credentials file ${file}: ${(err as Error).message}`); }
   const r = FileSchema.safeParse(raw);
-  if (!r.success) throw new Error(`credentials file ${file} is invalid: ${r.error.issues[0]?.path.join('.')} ${r.error.issues[0]?.message}`);
+  if (!r.success) throw new Error(`credentials file ${file} is invalid: ${firstIssue(r.error)}`);
   return new Map(r.data.clients.map((c) => [c.id, c]));
 }
 

@@ -1,10 +1,11 @@
 import { InvalidArgumentError, type Command } from 'commander';
+import { ID_PATTERN } from '../../protocol/index.js';
 import { opt, parseList, parseNonNegInt, parseNonNegNumber, parsePort, parsePositiveNumber } from '../options.js';
 
 const CONTROL_PORT = 8099;
 
 const parseCpArg = (v: string) => {
-  if (!/^(\d{1,5}|[A-Za-z0-9][A-Za-z0-9_.-]{0,63})$/.test(v)) throw new InvalidArgumentError('expected a CP number (11) or id (CP-011)');
+  if (!/^\d{1,5}$/.test(v) && !ID_PATTERN.test(v)) throw new InvalidArgumentError('expected a CP number (11) or id (CP-011)');
   return v;
 };
 
