@@ -52,8 +52,10 @@ export async function runFleet(o: FleetOptions, log: Logger, cpLog: Logger): Pro
     const connected = nodes.filter((n) => n.link.connected).length;
     const states: Record<string, number> = {};
     for (const n of nodes) states[n.engine.state] = (states[n.engine.state] ?? 0) + 1;
-    const mem = process.memoryUsage();
-    return { count: o.count, started: nodes.length, failed: failed.length, connected, states, rss_mb: Math.round(mem.rss / 1e6), heap_mb: Math.round(mem.heapUsed / 1e6) };
+    // memoryUsage() opens /proc files: out of descriptors it throws (EMFILE), and a summary must never take the fleet down.
+    let mem: { rss_mb?: number; heap_mb?: number } = {};
+    try { const m = process.memoryUsage(); mem = { rss_mb: Math.round(m.rss / 1e6), heap_mb: Math.round(m.heapUsed / 1e6) }; } catch { /* counted as unknown */ }
+    return { count: o.count, started: nodes.length, failed: failed.length, connected, states, ...mem };
   };
 
   if (o.httpPort !== undefined) {
@@ -97,7 +99,8 @@ export async function runFleet(o: FleetOptions, log: Logger, cpLog: Logger): Pro
   let lastCpu = process.cpuUsage();
   let lastAt = Date.now();
   setInterval(() => {
-    const cpu = process.cpuUsage(lastCpu);
+    let cpu: NodeJS.CpuUsage;
+    try { cpu = process.cpuUsage(lastCpu); } catch { return; }
     const now = Date.now();
     const cpuPct = Math.round(((cpu.user + cpu.system) / 1000 / (now - lastAt)) * 1000) / 10;
     lastCpu = process.cpuUsage();

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import type { Command } from 'commander';
 import { opt, parsePort, parsePositiveInt, parsePositiveNumber, parseNonNegNumber, parseUrl, ConfigError } from '../options.js';
 
@@ -21,9 +22,20 @@ export default function register(program: Command): void {
     .addOption(opt('--stats-s <s>', 'log a summary (connected, states, CPU, memory) this often', 'FLEET_STATS_S', parsePositiveInt, 10))
     .addOption(opt('--cp-log-level <level>', 'log level of the CPs themselves (the fleet logs its summaries at LOG_LEVEL)', 'FLEET_CP_LOG_LEVEL', undefined, 'warn')
       .choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']))
+    .addOption(opt('--workers <n>', 'processes the fleet runs in (CPs split evenly; default: one per core)', 'FLEET_WORKERS', parsePositiveInt, os.availableParallelism()))
     .action(async (o) => {
       if (o.healthBasePort && o.healthBasePort + o.count - 1 > 65535) throw new ConfigError(`--health-base-port ${o.healthBasePort} + --count ${o.count} goes past port 65535`);
+      if (o.workers > 256) throw new ConfigError('--workers: at most 256');
       const { createLogger } = await import('../../lib/log.js');
+      if (o.workers > 1 && o.count > 1) {
+        const { runFleetWorkers } = await import('../../fleet/workers.js');
+        const workers = Math.min(o.workers, o.count);
+        // What every worker shares; each gets its own slice, HTTP port and ports file.
+        const args = ['--mqtt', o.mqtt, '--id-prefix', o.idPrefix, '--profile', o.profile, '--speed', String(o.speed), '--health-host', o.healthHost,
+          '--ramp-per-s', String(Math.max(1, Math.round(o.rampPerS / workers))), '--tick-ms', String(o.tickMs), '--stats-s', String(o.statsS), '--cp-log-level', o.cpLogLevel,
+          ...(o.kw !== undefined ? ['--kw', String(o.kw)] : []), ...(o.price !== undefined ? ['--price', String(o.price)] : [])];
+        return runFleetWorkers({ args, first: o.first, count: o.count, workers, healthBasePort: o.healthBasePort, httpPort: o.httpPort, portsFile: o.portsFile, host: o.healthHost }, createLogger('fleet'));
+      }
       const { runFleet } = await import('../../fleet/run-fleet.js');
       const log = createLogger('fleet');
       const cpLog = createLogger('fleet-cp');

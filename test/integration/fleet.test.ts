@@ -24,8 +24,8 @@ function ask(port: number, lines: string): Promise<string[]> {
   });
 }
 
-describe('evcharging fleet (real gateway, real MQTT connections and health ports)', () => {
-  it('runs many CPs in one process, each connected and serving its own health port, taking commands', async () => {
+describe.each([1, 2])('evcharging fleet --workers %i (real gateway, real MQTT connections and health ports)', (workers) => {
+  it('runs many CPs, each connected and serving its own health port, taking commands', async () => {
     const [mqttPort, gwHttp, fleetHttp] = await Promise.all([freePort(), freePort(), freePort()]);
     const gw = spawnCli(['gateway', '--dev', 'true', '--host', '127.0.0.1', '--mqtt-port', String(mqttPort), '--http-port', String(gwHttp)]);
     procs.push(gw);
@@ -33,7 +33,7 @@ describe('evcharging fleet (real gateway, real MQTT connections and health ports
     const portsFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'fleet-test-')), 'ports.json');
     const count = 40;
     const prefix = `T${process.pid}-`;
-    const fleet = spawnCli(['fleet', '--count', String(count), '--mqtt', `mqtt://127.0.0.1:${mqttPort}`, '--id-prefix', prefix, '--http-port', String(fleetHttp), '--ports-file', portsFile, '--tick-ms', '200']);
+    const fleet = spawnCli(['fleet', '--count', String(count), '--mqtt', `mqtt://127.0.0.1:${mqttPort}`, '--id-prefix', prefix, '--http-port', String(fleetHttp), '--ports-file', portsFile, '--tick-ms', '200', '--workers', String(workers)]);
     procs.push(fleet);
 
     await waitFor(async () => (await json(`http://127.0.0.1:${fleetHttp}/health`)).connected === count, { timeoutMs: 60_000, what: `${count} CPs connected` });
@@ -69,5 +69,7 @@ describe('evcharging fleet (real gateway, real MQTT connections and health ports
     await waitFor(async () => Number((await json(`http://127.0.0.1:${gwHttp}/health`)).clients) <= 1, { timeoutMs: 30_000, what: 'fleet clients gone' });
     await svc.endAsync();
     expect(fleet.logs().filter((l) => Number(l.level) >= 50)).toEqual([]);
+    // Several workers: each CP ran in one of them, so the engines were spread over processes.
+    if (workers > 1) expect(new Set(fleet.logs().filter((l) => l.msg === 'fleet started' && l.count !== undefined).map((l) => l.pid)).size).toBe(workers);
   });
 });
