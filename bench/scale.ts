@@ -1,0 +1,218 @@
+/**
+ * Scale benchmark: the whole network at N CPs on this machine, side by side for several N.
+ * For each N: `evcharging gateway` (dev mode; embedded bus, or Kafka with --kafka), `evcharging
+ * central`, and `evcharging fleet --count N` (one worker per core). It measures the time until
+ * central lists every CP ACTIVATED, sends one REQUEST per CP through the bus (N synthetic
+ * drivers) and measures the time until every CP is SUPPLYING, then samples for --seconds while
+ * every CP sends telemetry at 1 Hz: CPU (share of one core) and RSS per CP for each process,
+ * engine → bus telemetry latency p50/p99 (a bus consumer beside central stamps each message
+ * against the engine's own ts), and msgs/s held against msgs/s offered.
+ * Then the broker comparison: the same publish load (N MQTT clients in a separate load process,
+ * one telemetry-shaped QoS 0 message a second each) into Mosquitto and into the gateway, CPU
+ * per message and the ratio. Figures only; nothing is asserted.
+ *   npm run bench:scale -- --cps 1000,5000 [--seconds 30] [--kafka] [--no-compare]
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import mqtt from 'mqtt';
+import { createBus } from '../bus/create.js';
+import { CLI_ENTRY } from '../lib/paths.js';
+import { createLogger } from '../lib/log.js';
+import { PROTOCOL_VERSION } from '../protocol/index.js';
+import { startKafkaMock, type KafkaMock } from '../test/helpers/kafka-mock.js';
+import { freePort } from '../test/helpers/ports.js';
+import { cpuSeconds, rssMb } from './proc-stats.js';
+
+const arg = (name: string, dflt?: string) => { const i = process.argv.indexOf(`--${name}`); return i >= 0 ? process.argv[i + 1] : dflt; };
+const counts = (arg('cps', '1000') ?? '1000').split(',').map(Number).filter((n) => n > 0);
+const seconds = Number(arg('seconds', '30'));
+const useKafka = process.argv.includes('--kafka');
+const compare = !process.argv.includes('--no-compare');
+const log = createLogger('bench-scale');
+log.level = 'warn';
+
+const children = new Set<ChildProcess>();
+process.on('exit', () => { for (const c of children) c.kill('SIGKILL'); });
+process.on('SIGINT', () => process.exit(130));
+
+function run(args: string[], env: Record<string, string> = {}): ChildProcess {
+  const c = spawn(process.execPath, [CLI_ENTRY, ...args], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, LOG_LEVEL: 'warn', LOG_FORMAT: 'json', ...env } });
+  children.add(c);
+  c.on('exit', (code, signal) => { children.delete(c); if (!stopping.has(c)) console.error(`!! ${args[0]} exited (code ${code}, signal ${signal})`); });
+  return c;
+}
+const stopping = new Set<ChildProcess>();
+async function stop(c: ChildProcess): Promise<void> {
+  if (c.exitCode !== null || c.signalCode !== null) return;
+  stopping.add(c);
+  await new Promise<void>((r) => { c.once('exit', () => r()); c.kill('SIGTERM'); setTimeout(() => c.kill('SIGKILL'), 40_000).unref(); });
+}
+async function until(what: string, probe: () => Promise<boolean> | boolean, timeoutMs: number): Promise<number> {
+  const t0 = Date.now();
+  for (;;) {
+    try { if (await probe()) return (Date.now() - t0) / 1000; } catch { /* not up yet */ }
+    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs / 1000} s: ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+const childPids = (pid: number): number[] => {
+  try { return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number); } catch { return []; }
+};
+const pct = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : NaN);
+const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '-');
+const f3 = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : '-');
+
+interface Row {
+  cps: number; activatedS: number; supplyingS: number; offered: number; held: number; p50: number; p99: number;
+  procs: Array<{ name: string; cpu: number; rss: number }>;
+}
+
+async function network(n: number, kafka?: KafkaMock): Promise<Row> {
+  const [mqttPort, gwHttp, centralPort, fleetHttp] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-scale-'));
+  const busArgs = kafka ? ['--kafka-bootstrap', kafka.bootstrap.join(',')] : [];
+  const gateway = run(['gateway', '--dev', 'true', '--host', '127.0.0.1', '--mqtt-port', String(mqttPort), '--http-port', String(gwHttp), ...busArgs]);
+  await until('gateway /health', async () => (await fetch(`http://127.0.0.1:${gwHttp}/health`)).ok, 30_000);
+  const mqttUrl = `mqtt://127.0.0.1:${mqttPort}`;
+  const central = run(['central', '--host', '127.0.0.1', '--port', String(centralPort), '--data-dir', dir, '--admin-token', 'bench-token-0001',
+    '--max-cps', String(n + 100), '--bus-mqtt', mqttUrl, ...busArgs]);
+  const centralUrl = `http://127.0.0.1:${centralPort}`;
+  await until('central /health', async () => (await fetch(`${centralUrl}/health`)).ok, 30_000);
+
+  // The observer: telemetry as central receives it, off the same bus.
+  const latencies: number[] = [];
+  let received = 0;
+  let sampling = false;
+  const bus = createBus({ kafkaBootstrap: kafka?.bootstrap, mqttUrl, clientId: `bench-scale-${process.pid}-${n}` }, log);
+  bus.subscribe('cp.telemetry', (m) => { if (sampling) { received++; latencies.push(Date.now() - m.ts); } }, { group: `bench-scale-observer-${process.pid}-${n}` });
+  await bus.start();
+
+  const t0 = Date.now();
+  const fleet = run(['fleet', '--count', String(n), '--mqtt', mqttUrl, '--id-prefix', 'S-', '--http-port', String(fleetHttp), '--speed', '1', '--ramp-per-s', '1000', '--stats-s', '3600']);
+  const cpsAt = async (state: string) => {
+    const list = (await (await fetch(`${centralUrl}/cp`)).json()) as Array<{ cp_id: string; state?: string; engine_state?: string }>;
+    return list.filter((c) => c.cp_id.startsWith('S-') && (c.state ?? c.engine_state) === state).length;
+  };
+  await until(`${n} CPs ACTIVATED at central`, async () => (await cpsAt('ACTIVATED')) >= n, 60_000 + n * 30);
+  const activatedS = (Date.now() - t0) / 1000;
+
+  // One REQUEST per CP, from N synthetic drivers, through the bus as drivers send them.
+  const t1 = Date.now();
+  for (let i = 1; i <= n; i++) {
+    const id = String(i).padStart(4, '0');
+    void bus.publish('driver.requests', `driver-s${id}`, { v: PROTOCOL_VERSION, request_id: `bench-${n}-${i}`, driver_id: `driver-s${id}`, action: 'REQUEST', cp_id: `S-${id}`, ts: Date.now() });
+    if (i % 500 === 0) await new Promise((r) => setImmediate(r));
+  }
+  await until(`${n} CPs SUPPLYING at central`, async () => (await cpsAt('SUPPLYING')) >= n, 60_000 + n * 30);
+  const supplyingS = (Date.now() - t1) / 1000;
+
+  // Steady state: every CP sends telemetry once a second.
+  await new Promise((r) => setTimeout(r, 3_000));
+  const procs = [
+    { name: 'gateway', pids: [gateway.pid!] },
+    { name: 'central', pids: [central.pid!] },
+    { name: 'fleet (all workers)', pids: [fleet.pid!, ...childPids(fleet.pid!)] },
+  ];
+  const cpu0 = procs.map((p) => p.pids.map((pid) => cpuSeconds(pid)).reduce((a, b) => a + b, 0));
+  const s0 = Date.now();
+  sampling = true;
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  sampling = false;
+  const dt = (Date.now() - s0) / 1000;
+  const row: Row = {
+    cps: n, activatedS, supplyingS, offered: n, held: received / dt,
+    p50: pct(latencies.sort((a, b) => a - b), 50), p99: pct(latencies, 99),
+    procs: procs.map((p, i) => ({
+      name: p.name,
+      cpu: (p.pids.map((pid) => { try { return cpuSeconds(pid); } catch { return 0; } }).reduce((a, b) => a + b, 0) - cpu0[i]!) / dt,
+      rss: p.pids.map((pid) => { try { return rssMb(pid); } catch { return 0; } }).reduce((a, b) => a + b, 0),
+    })),
+  };
+  await bus.close();
+  await stop(fleet);
+  await stop(central);
+  await stop(gateway);
+  fs.rmSync(dir, { recursive: true, force: true });
+  return row;
+}
+
+/** The same load into a broker: N MQTT clients in a separate process, one telemetry-shaped message a second each. */
+async function brokerLoad(n: number, url: string, brokerPid: number): Promise<{ cpuPerMsgUs: number; msgsPerS: number }> {
+  const counterClient = await mqtt.connectAsync(url, { clientId: `bench-count-${process.pid}` });
+  let got = 0;
+  counterClient.on('message', () => { got++; });
+  await counterClient.subscribeAsync('cp/+/telemetry', { qos: 0 });
+  const load = spawn(process.execPath, ['--input-type=module', '-e', LOAD_GENERATOR, url, String(n)], { stdio: ['ignore', 'inherit', 'inherit'], cwd: path.dirname(CLI_ENTRY) });
+  children.add(load);
+  await until(`${n} load clients publishing`, () => got > n, 120_000);
+  await new Promise((r) => setTimeout(r, 3_000));
+  const c0 = cpuSeconds(brokerPid);
+  const g0 = got;
+  const t0 = Date.now();
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  const dt = (Date.now() - t0) / 1000;
+  const msgs = got - g0;
+  const cpu = cpuSeconds(brokerPid) - c0;
+  stopping.add(load);
+  load.kill('SIGKILL');
+  await counterClient.endAsync();
+  // The broker also delivers every message to the counting subscriber: one in, one out, as the gateway's bridge does.
+  return { cpuPerMsgUs: (cpu / Math.max(1, msgs)) * 1e6, msgsPerS: msgs / dt };
+}
+
+const LOAD_GENERATOR = `
+import mqtt from 'mqtt';
+const [url, n] = [process.argv[1], Number(process.argv[2])];
+const body = (id, seq) => JSON.stringify({ v: 1, type: 'telemetry', cp_id: id, session_id: 'S-' + id, kw: 11, kwh: seq / 360, eur: seq / 1000, seq, ts: Date.now() });
+const clients = [];
+for (let i = 0; i < n; i++) {
+  const id = 'L-' + String(i + 1).padStart(5, '0');
+  const c = mqtt.connect(url, { clientId: id, reconnectPeriod: 1000, protocolVersion: 4 });
+  c.on('error', () => {});
+  let seq = 0;
+  c.on('connect', () => { if (c.timer) return; c.timer = setInterval(() => c.publish('cp/' + id + '/telemetry', body(id, seq++), { qos: 0 }), 1000); });
+  clients.push(c);
+  if (i % 200 === 199) await new Promise((r) => setTimeout(r, 50));
+}
+`;
+
+async function main(): Promise<void> {
+  const kafka = useKafka ? await startKafkaMock(1) : undefined;
+  const rows: Row[] = [];
+  for (const n of counts) {
+    console.error(`-- ${n} CPs (${useKafka ? 'Kafka' : 'embedded bus'}), sampling ${seconds} s`);
+    try { rows.push(await network(n, kafka)); } catch (err) { console.error(`!! ${n} CPs: ${(err as Error).message}`); }
+  }
+  console.log(`\nscale (${useKafka ? 'Kafka bus, librdkafka mock cluster' : 'embedded bus'}; ${os.availableParallelism()} cores; telemetry 1 Hz per CP; ${seconds} s samples)`);
+  console.log('| CPs | all ACTIVATED s | all SUPPLYING s | msgs/s offered | msgs/s held | p50 ms | p99 ms | process | CPU (cores) | RSS MB | CPU ms/s per 1k CPs | RSS KB per CP |');
+  console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |');
+  for (const r of rows) {
+    for (const [i, p] of r.procs.entries()) {
+      const head = i === 0 ? `| ${r.cps} | ${f1(r.activatedS)} | ${f1(r.supplyingS)} | ${r.offered} | ${f1(r.held)} | ${f1(r.p50)} | ${f1(r.p99)}` : '| | | | | | |';
+      console.log(`${head} | ${p.name} | ${f3(p.cpu)} | ${f1(p.rss)} | ${f1((p.cpu * 1000 * 1000) / r.cps)} | ${f1((p.rss * 1024) / r.cps)} |`);
+    }
+  }
+  if (compare) {
+    const n = counts[0]!;
+    const { startMosquitto } = await import('../test/helpers/brokers.js');
+    const mosq = await startMosquitto();
+    const m = await brokerLoad(n, mosq.url, mosq.process.pid!);
+    await mosq.stop();
+    const [mqttPort, gwHttp] = await Promise.all([freePort(), freePort()]);
+    const gw = run(['gateway', '--dev', 'true', '--host', '127.0.0.1', '--mqtt-port', String(mqttPort), '--http-port', String(gwHttp), ...(kafka ? ['--kafka-bootstrap', kafka.bootstrap.join(',')] : [])]);
+    await until('gateway /health', async () => (await fetch(`http://127.0.0.1:${gwHttp}/health`)).ok, 30_000);
+    const g = await brokerLoad(n, `mqtt://127.0.0.1:${mqttPort}`, gw.pid!);
+    await stop(gw);
+    console.log(`\nbroker comparison: ${n} clients × 1 msg/s, QoS 0, one subscriber`);
+    console.log('| broker | msgs/s in | CPU µs per message | ratio to Mosquitto |');
+    console.log('| --- | ---: | ---: | ---: |');
+    console.log(`| Mosquitto | ${f1(m.msgsPerS)} | ${f1(m.cpuPerMsgUs)} | 1.0 |`);
+    console.log(`| gateway (dev, ${kafka ? 'Kafka' : 'embedded'} bus) | ${f1(g.msgsPerS)} | ${f1(g.cpuPerMsgUs)} | ${f1(g.cpuPerMsgUs / m.cpuPerMsgUs)} |`);
+  }
+  await kafka?.stop();
+  process.exit(0);
+}
+
+await main();
