@@ -1,4 +1,4 @@
-import { healthRequest } from '../firmware/health-client.js';
+import net from 'node:net';
 import { parseHealthReply } from '../protocol/index.js';
 import type { HealthCheck } from './plan.js';
 
@@ -20,11 +20,22 @@ async function probeHttp(url: string, timeoutMs: number): Promise<HealthResult> 
   }
 }
 
-async function probeTcp(host: string, port: number, timeoutMs: number): Promise<HealthResult> {
-  try {
-    const reply = parseHealthReply(await healthRequest(host, port, 'PING', timeoutMs));
-    return reply.ok ? { ok: true } : { ok: false, reason: reply.reason };
-  } catch (err) {
-    return { ok: false, reason: (err as Error).message };
-  }
+function probeTcp(host: string, port: number, timeoutMs: number): Promise<HealthResult> {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host, port });
+    let buf = '';
+    const done = (r: HealthResult) => { clearTimeout(timer); sock.destroy(); resolve(r); };
+    const timer = setTimeout(() => done({ ok: false, reason: 'timeout' }), timeoutMs);
+    sock.setEncoding('utf8');
+    sock.on('connect', () => sock.write('PING\n'));
+    sock.on('data', (d: string) => {
+      buf += d;
+      const i = buf.indexOf('\n');
+      if (i < 0) return;
+      const reply = parseHealthReply(buf.slice(0, i));
+      done(reply.ok ? { ok: true } : { ok: false, reason: reply.reason });
+    });
+    sock.on('error', (err: NodeJS.ErrnoException) => done({ ok: false, reason: err.code ?? err.message }));
+    sock.on('close', () => done({ ok: false, reason: 'closed' }));
+  });
 }
