@@ -7,6 +7,7 @@ import { CLI_ENTRY } from '../lib/paths.js';
 import type { Logger } from '../lib/log.js';
 import { onShutdown } from '../lib/lifecycle.js';
 import { allocatePort } from '../network/ports.js';
+import { ORPHAN_GUARD } from '../network/supervisor.js';
 
 /** One slice of the fleet: CP numbers [first, first + count). */
 export interface Slice { first: number; count: number }
@@ -41,8 +42,8 @@ export async function runFleetWorkers(o: { args: string[]; first: number; count:
     const port = await allocatePort(o.host);
     const portsFile = path.join(dir, `ports-${i}.json`);
     const base = o.healthBasePort ? ['--health-base-port', String(o.healthBasePort + slice.first - o.first)] : [];
-    const child = spawn(process.execPath, [CLI_ENTRY, 'fleet', ...o.args, '--workers', '1', '--first', String(slice.first), '--count', String(slice.count),
-      '--http-port', String(port), '--ports-file', portsFile, ...base], { stdio: ['ignore', 'inherit', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', ORPHAN_GUARD, CLI_ENTRY, 'fleet', ...o.args, '--workers', '1', '--first', String(slice.first), '--count', String(slice.count),
+      '--http-port', String(port), '--ports-file', portsFile, ...base], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, EVCHARGING_SUPERVISOR_PID: String(process.pid) } });
     const entry = { child, port, portsFile, slice, exited: false };
     child.on('exit', (code, signal) => {
       entry.exited = true;
