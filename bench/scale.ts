@@ -83,10 +83,11 @@ async function network(n: number, kafka?: KafkaMock): Promise<Row> {
 
   // The observer: telemetry as central receives it, off the same bus.
   const latencies: number[] = [];
+  const seen = new Set<string>();
   let received = 0;
   let sampling = false;
   const bus = createBus({ kafkaBootstrap: kafka?.bootstrap, mqttUrl, clientId: `bench-scale-${process.pid}-${n}` }, log);
-  bus.subscribe('cp.telemetry', (m) => { if (sampling) { received++; latencies.push(Date.now() - m.ts); } }, { group: `bench-scale-observer-${process.pid}-${n}` });
+  bus.subscribe('cp.telemetry', (m) => { seen.add(m.cp_id); if (sampling) { received++; latencies.push(Date.now() - m.ts); } }, { group: `bench-scale-observer-${process.pid}-${n}` });
   await bus.start();
 
   const t0 = Date.now();
@@ -108,8 +109,8 @@ async function network(n: number, kafka?: KafkaMock): Promise<Row> {
   await until(`${n} CPs SUPPLYING at central`, async () => (await cpsAt('SUPPLYING')) >= n, 60_000 + n * 30);
   const supplyingS = (Date.now() - t1) / 1000;
 
-  // Steady state: every CP sends telemetry once a second.
-  await new Promise((r) => setTimeout(r, 3_000));
+  // Steady state: sample once telemetry of every CP has reached the bus.
+  await until(`telemetry from all ${n} CPs`, () => seen.size >= n, 60_000 + n * 10);
   const procs = [
     { name: 'gateway', pids: [gateway.pid!] },
     { name: 'central', pids: [central.pid!] },
@@ -146,8 +147,8 @@ async function brokerLoad(n: number, url: string, brokerPid: number): Promise<{ 
   await counterClient.subscribeAsync('cp/+/telemetry', { qos: 0 });
   const load = spawn(process.execPath, ['--input-type=module', '-e', LOAD_GENERATOR, url, String(n)], { stdio: ['ignore', 'inherit', 'inherit'], cwd: path.dirname(CLI_ENTRY) });
   children.add(load);
-  await until(`${n} load clients publishing`, () => got > n, 120_000);
-  await new Promise((r) => setTimeout(r, 3_000));
+  // Every client has published twice: all are connected and on their 1 Hz beat.
+  await until(`${n} load clients publishing`, () => got > 2 * n, 120_000);
   const c0 = cpuSeconds(brokerPid);
   const g0 = got;
   const t0 = Date.now();

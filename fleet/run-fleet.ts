@@ -99,8 +99,7 @@ export async function runFleet(o: FleetOptions, log: Logger, cpLog: Logger): Pro
   let lastCpu = process.cpuUsage();
   let lastAt = Date.now();
   setInterval(() => {
-    let cpu: NodeJS.CpuUsage;
-    try { cpu = process.cpuUsage(lastCpu); } catch { return; }
+    const cpu = process.cpuUsage(lastCpu);
     const now = Date.now();
     const cpuPct = Math.round(((cpu.user + cpu.system) / 1000 / (now - lastAt)) * 1000) / 10;
     lastCpu = process.cpuUsage();

@@ -4,7 +4,6 @@ import path from 'node:path';
 import type { Logger } from '../lib/log.js';
 import { START_ORDER, type ComponentKind, type ComponentSpec } from './plan.js';
 
-export { CLI_ENTRY } from '../lib/paths.js';
 import { CLI_ENTRY } from '../lib/paths.js';
 import { UnknownComponentError } from '../lib/errors.js';
 export const ORPHAN_GUARD = new URL('./orphan-guard.mjs', import.meta.url).href;
@@ -242,4 +241,4 @@ const alive = (e: Entry) => e.state === 'running' || e.state === 'stopping';
 function killGroup(pid: number, signal: NodeJS.Signals): void {
   try { process.kill(-pid, signal); } catch { /* the group is gone already */ }
 }
-export { UnknownComponentError };
+export { CLI_ENTRY, UnknownComponentError };
