@@ -13,7 +13,14 @@ import type { Input, Key, Result, RulesOptions, RulesState } from './types.js';
  * test/unit/central-rules*.test.ts.
  */
 export function handle(state: RulesState, input: Input, now: number, opts: RulesOptions): Result {
-  const a = new Acc(state, now, opts);
+  // A message from the bus proves the bus is up, whatever the last tick saw.
+  const fromBus = input.t !== 'monitor_report' && input.t !== 'admin' && input.t !== 'tick';
+  const back = fromBus && !state.mem.busUp;
+  const a = new Acc(back ? { durable: state.durable, mem: { ...state.mem, busUp: true, busBackAt: now } } : state, now, opts);
+  if (back) {
+    a.remember({ m: 'bus', up: true, at: now });
+    if (state.mem.busBackAt !== state.mem.bootAt) a.log('info', 'bus back: silences and deadlines count from now');
+  }
   switch (input.t) {
     case 'announce': onAnnounce(a, input.m, input.key); break;
     case 'status': onStatus(a, input.m, input.key); break;
