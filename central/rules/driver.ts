@@ -96,8 +96,10 @@ function onRequest(a: Acc, m: DriverRequestMsg): void {
   a.count('accepted');
   a.log('info', 'request accepted, supply started', { session_id: session.session_id, cp_id: cpId, driver_id: m.driver_id, request_id: m.request_id });
   a.recent('info', `${m.driver_id} charging at ${cpId}`, { cp_id: cpId, driver_id: m.driver_id });
-  // The START expires when central stops waiting for its confirmation: a CP never starts what central has given up on.
-  a.command(cpId, 'START_SUPPLY', { session_id: session.session_id, driver_id: m.driver_id }, `start:${session.session_id}`);
+  // The START expires when central stops waiting for its confirmation, or earlier when the driver stops
+  // waiting: a CP never starts what central or the driver has given up on.
+  const startBy = Math.min(a.now + a.o.startConfirmMs, m.expires_at ?? Infinity);
+  a.command(cpId, 'START_SUPPLY', { session_id: session.session_id, driver_id: m.driver_id, expires_at: startBy }, `start:${session.session_id}`);
   a.update(m.driver_id, 'ACCEPTED', { request_id: m.request_id, session_id: session.session_id, cp_id: cpId });
 }
 

@@ -40,9 +40,11 @@ describe('central rules: REQUEST', () => {
     expect(w.st.durable.sessions.size).toBe(0);
     expect(updates(w.step(q, 60_000))).toMatchObject([{ status: 'REJECTED', reason: 'request expired' }]);
   });
-  it('before its expires_at it is served', () => {
+  it('before its expires_at it is served, and the START expires no later than the driver waits', () => {
     const w = new World().cp('CP-1');
-    expect(updates(w.step(req('d1', 'REQUEST', { cp_id: 'CP-1', expires_at: w.now + 1 })))).toMatchObject([{ status: 'ACCEPTED' }]);
+    const r = w.step(req('d1', 'REQUEST', { cp_id: 'CP-1', expires_at: w.now + 1 }));
+    expect(updates(r)).toMatchObject([{ status: 'ACCEPTED' }]);
+    expect(commands(r)).toMatchObject([{ command: 'START_SUPPLY', expires_at: w.now + 1 }]);
   });
   it('refused with a reason for a CP behind a silent gateway, and accepted again once it beats', () => {
     const w = new World().cp('CP-1', { gw: 'GW-A' });
