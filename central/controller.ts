@@ -25,6 +25,8 @@ export type ControllerOptions = Pick<RulesOptions, 'monitorTimeoutMs' | 'endGrac
 
 export type Publish = <T extends BusTopic>(topic: T, key: string, value: BusMessage<T>) => Promise<void>;
 
+export interface RefusedInput { at: number; counter: string; source: string; what: string; fields: Record<string, unknown> }
+
 export interface RecentEvent { at: number; level: 'info' | 'warn'; cp_id?: string; driver_id?: string; text: string }
 
 export { COUNTER_NAMES, type CounterName } from './metrics.js';
@@ -36,6 +38,7 @@ export class Controller {
   private chain: Promise<unknown> = Promise.resolve();
   private readonly notYetDurable = new Set<string>();
   private listeners: Array<() => void> = [];
+  private refusedListeners: Array<(r: RefusedInput) => void> = [];
   private readonly mem: Mem;
   private readonly rules: RulesOptions;
 
@@ -54,6 +57,9 @@ export class Controller {
   get state(): CentralState { return this.store.state; }
   get storeCounters() { return this.store.counters; }
   get monitors(): ReadonlyMap<string, MonitorRecord> { return this.mem.monitors; }
+
+  /** Called for every refused (forged) input, e.g. for an audit log; the log line itself comes once per source. */
+  onRefused(fn: (r: RefusedInput) => void): void { this.refusedListeners.push(fn); }
 
   /** Called after every change (the SSE feed coalesces them). */
   onChange(fn: () => void): void { this.listeners.push(fn); }
@@ -98,6 +104,11 @@ export class Controller {
       case 'count': this.counters[n.name] += n.by ?? 1; return;
       case 'reject': this.rejectReasons.set(n.reason, (this.rejectReasons.get(n.reason) ?? 0) + 1); return;
       case 'log': this.log[n.level](n.fields, n.msg); return;
+      case 'refused': {
+        const { n: _n, ...r } = n;
+        for (const l of this.refusedListeners) l({ at: this.now(), ...r });
+        return;
+      }
       case 'recent': {
         const { n: _n, ...e } = n;
         this.recent.push({ at: this.now(), ...e });

@@ -38,6 +38,7 @@ export class Acc {
   /** Logs a refused input once per source and kind; counts it every time. */
   forged(counter: CounterName, source: string, msg: string, fields: Record<string, unknown>): void {
     this.count(counter);
+    this.notes.push({ n: 'refused', counter, source, what: msg, fields });
     const key = `${counter}:${source}`;
     if (this.st.mem.warned.has(key) || this.mem.some((m) => m.m === 'warned' && m.key === key)) return;
     this.remember({ m: 'warned', key });

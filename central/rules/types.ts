@@ -85,7 +85,9 @@ export type Note =
   | { n: 'count'; name: CounterName; by?: number }
   | { n: 'reject'; reason: string }
   | { n: 'log'; level: 'info' | 'warn'; msg: string; fields: Record<string, unknown> }
-  | { n: 'recent'; level: 'info' | 'warn'; text: string; cp_id?: string; driver_id?: string };
+  | { n: 'recent'; level: 'info' | 'warn'; text: string; cp_id?: string; driver_id?: string }
+  /** Input refused because its sender does not own what it names (every time; the log line comes once per source). For an audit trail. */
+  | { n: 'refused'; counter: CounterName; source: string; what: string; fields: Record<string, unknown> };
 
 export interface Result {
   events: CentralEvent[];

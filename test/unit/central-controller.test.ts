@@ -7,6 +7,7 @@ import { replay, Store } from '../../central/store.js';
 import { silentLogger } from '../../lib/log.js';
 import { PROTOCOL_VERSION as v, type BusTopic } from '../../protocol/index.js';
 import { profile } from '../helpers/central-rules.js';
+import { waitFor } from '../helpers/wait.js';
 
 /**
  * The controller around central's rules, constructed directly on a real store (temp dir) with
@@ -30,7 +31,6 @@ async function rig(o: { busUp?: () => boolean; failPublish?: boolean } = {}) {
   return { ctl, store, sent, advance: (ms: number) => { clock += ms; } };
 }
 
-const settle = async (ctl: Controller, store: Store) => { await ctl.idle(); await store.durable(); await new Promise((r) => setTimeout(r, 20)); await ctl.idle(); };
 
 describe('central controller', () => {
   it('runs a request through the rules: the session is on disk before START_SUPPLY and ACCEPTED leave; listeners are told', async () => {
@@ -40,7 +40,7 @@ describe('central controller', () => {
     await ctl.onCpStatusTopic({ v, type: 'announce', cp_id: 'CP-1', profile, fw_version: 't', boot_id: 'b1', ts: 1 }, { topic: 'cp.status', key: 'CP-1' });
     await ctl.onCpStatusTopic({ v, type: 'status', cp_id: 'CP-1', state: 'ACTIVATED', faults: [], source: 'engine', seq: 1, ts: 1 }, { topic: 'cp.status', key: 'CP-1' });
     await ctl.onDriverRequest({ v, request_id: 'q1', driver_id: 'd1', action: 'REQUEST', cp_id: 'CP-1', ts: 1 }, { topic: 'driver.requests', key: 'd1' });
-    await settle(ctl, store);
+    await waitFor(() => sent.length === 2, { timeoutMs: 10_000, what: 'START_SUPPLY and ACCEPTED published' });
     expect(changes).toBe(3);
     expect(sent.map((s) => [s.topic, s.value.command ?? s.value.status])).toEqual([['central.commands', 'START_SUPPLY'], ['driver.updates', 'ACCEPTED']]);
     // announce, status, session_started, request_done: all four on disk before the first publish.
@@ -61,10 +61,15 @@ describe('central controller', () => {
     await ctl.onDriverRequest({ v, request_id: 'q2', driver_id: 'd2', action: 'REQUEST', cp_id: 'CP-1', ts: 1 });
     const sid = [...ctl.state.sessions.keys()][0]!;
     await ctl.onCpStatusTopic({ v, type: 'session_end', cp_id: 'CP-1', session_id: sid, kwh: 5, eur: 2, price_eur_kwh: 0.4, started_at: 1, ended_at: 2, reason: 'full', ts: 1 }, meta);
-    await settle(ctl, store);
+    await waitFor(() => ctl.state.sessions.get(sid)!.ticket_sent, { timeoutMs: 10_000, what: 'ticket_sent journaled' });
     expect(sent.find((s) => s.value.status === 'COMPLETED')!.value.ticket).toMatchObject({ kwh: 5, eur: 2 });
-    expect(ctl.state.sessions.get(sid)!.ticket_sent).toBe(true);
     expect(Object.fromEntries(ctl.rejectReasons)).toEqual({ 'CP busy': 1 });
+    // Forged input reaches the refused listeners every time (an audit trail), and is counted.
+    const refused: string[] = [];
+    ctl.onRefused((x) => refused.push(`${x.counter}:${x.source}`));
+    for (let i = 0; i < 2; i++) await ctl.onCpStatusTopic({ v, type: 'session_end', cp_id: 'CP-2', session_id: sid, kwh: 1, eur: 1, price_eur_kwh: 1, started_at: 1, ended_at: 2, reason: 'full', ts: 1 }, { topic: 'cp.status', key: 'CP-2' });
+    expect(refused).toEqual(['forged_session_ends:CP-2', 'forged_session_ends:CP-2']);
+    expect(ctl.counters.forged_session_ends).toBe(2);
     await store.close();
   });
 
@@ -76,8 +81,8 @@ describe('central controller', () => {
     await ctl.onDriverRequest({ v, request_id: 'q1', driver_id: 'd1', action: 'REQUEST', cp_id: 'CP-1', ts: 1 });
     const sid = [...ctl.state.sessions.keys()][0]!;
     await ctl.onCpStatusTopic({ v, type: 'session_end', cp_id: 'CP-1', session_id: sid, kwh: 5, eur: 2, price_eur_kwh: 0.4, started_at: 1, ended_at: 2, reason: 'full', ts: 1 }, meta);
-    await settle(ctl, store);
-    expect(ctl.counters.publish_failures).toBe(3);
+    await waitFor(() => ctl.counters.publish_failures === 3, { timeoutMs: 10_000, what: 'three failed publishes counted' });
+    await ctl.idle();
     expect(ctl.state.sessions.get(sid)!.ticket_sent).toBe(false);
     await store.close();
   });
