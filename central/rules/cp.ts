@@ -155,7 +155,7 @@ export function onTelemetry(a: Acc, m: CpTelemetryMsg, key: Key): void {
   const last = a.st.mem.lastProgress.get(s.session_id) ?? 0;
   if (a.now - last >= 900) {
     a.remember({ m: 'progress', session_id: s.session_id, at: a.now });
-    a.update(s.driver_id, 'IN_PROGRESS', { request_id: s.request_id, session_id: s.session_id, cp_id: s.cp_id, kw: m.kw, kwh: m.kwh, eur: m.eur });
+    a.update(s.driver_id, 'IN_PROGRESS', { request_id: s.request_id, session_id: s.session_id, cp_id: s.cp_id, started_at: s.started_at, kw: m.kw, kwh: m.kwh, eur: m.eur });
   }
 }
 

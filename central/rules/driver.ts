@@ -100,7 +100,7 @@ function onRequest(a: Acc, m: DriverRequestMsg): void {
   // waiting: a CP never starts what central or the driver has given up on.
   const startBy = Math.min(a.now + a.o.startConfirmMs, m.expires_at ?? Infinity);
   a.command(cpId, 'START_SUPPLY', { session_id: session.session_id, driver_id: m.driver_id, expires_at: startBy }, `start:${session.session_id}`);
-  a.update(m.driver_id, 'ACCEPTED', { request_id: m.request_id, session_id: session.session_id, cp_id: cpId });
+  a.update(m.driver_id, 'ACCEPTED', { request_id: m.request_id, session_id: session.session_id, cp_id: cpId, started_at: session.started_at });
 }
 
 function onStop(a: Acc, m: DriverRequestMsg): void {

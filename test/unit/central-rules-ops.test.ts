@@ -143,3 +143,21 @@ describe('central rules: bus up', () => {
     expect(emptyMem(5).busUp).toBe(false);
   });
 });
+
+describe('central rules: journal events they add', () => {
+  it('every event type the rules journal that state.ts did not have before validates with RULES_EVENT_SCHEMAS', async () => {
+    const { RULES_EVENT_SCHEMAS } = await import('../../central/rules/event-schemas.js');
+    const w = new World({ maxRequests: 0 }).cp('CP-1', { gw: 'GW-A' });
+    w.session('S-1', 'CP-1', 'd1');
+    w.journal({ t: 'session_pending_end', session_id: 'S-1', reason: 'disconnected', deadline: w.now + 5000 });
+    const events = [
+      ...w.step(beat('GW-A', 1)).events,
+      ...w.step({ t: 'telemetry', key: 'CP-1', m: { v, type: 'telemetry', cp_id: 'CP-1', session_id: 'S-1', kw: 1, kwh: 1, eur: 1, seq: 1, ts: 1 } }).events,
+      ...w.step({ t: 'session_end', key: 'CP-1', m: { v, type: 'session_end', cp_id: 'CP-1', session_id: 'S-1', kwh: 1, eur: 0.4, price_eur_kwh: 0.4, started_at: 1, ended_at: 2, reason: 'full', ts: 1 } }).events,
+      ...w.step(tick).events,
+    ];
+    const added = events.filter((e) => ['session_resumed', 'gateway_seen', 'pruned'].includes(e.t));
+    expect(added.map((e) => e.t).sort()).toEqual(['gateway_seen', 'pruned', 'session_resumed']);
+    for (const e of added) expect(RULES_EVENT_SCHEMAS.some((s) => s.safeParse(e).success), e.t).toBe(true);
+  });
+});
