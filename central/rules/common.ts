@@ -56,7 +56,7 @@ export class Acc {
     this.journal({ t: 'session_ended', session_id: s.session_id, ticket });
     const t = ticket;
     this.log('info', 'session billed', { session_id: s.session_id, cp_id: s.cp_id, driver_id: s.driver_id, kwh: t.kwh, eur: t.eur, reason: t.reason, interrupted: t.interrupted });
-    this.recent(t.interrupted ? 'warn' : 'info', `${s.cp_id} ${s.driver_id} ${t.interrupted ? 'INTERRUPTED' : 'COMPLETED'} ${t.kwh.toFixed(3)} kWh ${t.eur.toFixed(2)} EUR (${t.reason})`, { cp_id: s.cp_id, driver_id: s.driver_id });
+    this.recent(t.interrupted ? 'warn' : 'info', `${s.cp_id} ${s.driver_id} ${t.interrupted ? 'INTERRUPTED' : 'COMPLETED'} ${t.kwh.toFixed(3)} kWh ${t.eur.toFixed(2)} € (${t.reason})`, { cp_id: s.cp_id, driver_id: s.driver_id });
     this.finalUpdate({ ...s, ticket });
   }
 

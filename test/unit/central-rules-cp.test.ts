@@ -181,6 +181,14 @@ describe('central rules: telemetry', () => {
     expect(updates(w.step(tel('CP-1', 'S-1', 3), 500))).toHaveLength(1);
     expect(counts(w.step(tel('CP-1', 'S-1', 2)))).toContain('telemetry_ignored');
   });
+  it('carries the vehicle\'s battery level when the CP reports one', () => {
+    const w = new World().cp('CP-1');
+    w.session('S-1', 'CP-1', 'd1');
+    const r = w.step(tel('CP-1', 'S-1', 1, { soc: 0.42 }));
+    expect(r.events[0]).toMatchObject({ t: 'telemetry', soc: 0.42 });
+    expect(updates(r)).toMatchObject([{ status: 'IN_PROGRESS', soc: 0.42 }]);
+    expect(w.st.durable.sessions.get('S-1')!.soc).toBe(0.42);
+  });
   it('telemetry for another CP\'s session is ignored and counted as forged', () => {
     const w = new World().cp('CP-1').cp('CP-2');
     w.session('S-2', 'CP-2', 'd2');
