@@ -125,3 +125,17 @@ describe('central: requests with deadlines, CANCEL, a late START', () => {
     expect((await r.get(`/sessions/${sid}`)).body).toMatchObject({ status: 'INTERRUPTED', end_reason: 'cancelled' });
   }, 30_000);
 });
+
+describe('central: the gateway (its embedded bus) SIGKILLed', () => {
+  it('shows a real engine\'s CP DISCONNECTED within seconds and refuses it; it is back when the gateway is', async () => {
+    const r = rig!;
+    await r.addEngine('CP-801', 'ac-22kw', 30);
+    await r.gateway.kill('SIGKILL');
+    // Nobody is left to publish the engine's DISCONNECTED: central knows it cannot hear its bus.
+    await waitFor(async () => (await r.cp('CP-801'))?.state === 'DISCONNECTED', { timeoutMs: 10_000, intervalMs: 100, what: 'CP-801 DISCONNECTED with its gateway dead' });
+    expect(await r.cp('CP-801')).toMatchObject({ reachable: false, engine_state: 'ACTIVATED' });
+    await r.restartGateway();
+    await waitFor(async () => (await r.cp('CP-801'))?.state === 'ACTIVATED', { timeoutMs: 60_000, intervalMs: 200, what: 'CP-801 ACTIVATED with its gateway back' });
+    expect((await r.cp('CP-801'))!.reachable).toBe(true);
+  }, 120_000);
+});
