@@ -6,7 +6,7 @@ import { newCounters, type Counters } from './metrics.js';
 import type { MonitorRecord, MonitorStatus } from './monitors.js';
 import { applyMem, cpStatusInput, DEFAULT_RULES, emptyMem, handle, reachOf, type Input, type Mem, type Note, type Out, type Result, type RulesOptions } from './rules/index.js';
 import { monitorOf } from './rules/common.js';
-import { activeSessionAt, type CentralEvent, type CentralState, type SessionRecord } from './state.js';
+import { activeSessionAt, type CentralEvent, type CentralState, type CpRecord, type SessionRecord } from './state.js';
 import type { Store } from './store.js';
 import { cpView, sessionView, type CpView } from './view.js';
 
@@ -134,7 +134,7 @@ export class Controller {
 
   // --- views --------------------------------------------------------------------------------
 
-  private viewOf(cp: CentralState['cps'] extends Map<string, infer C> ? C : never, active: SessionRecord | undefined): CpView {
+  private viewOf(cp: CpRecord, active: SessionRecord | undefined): CpView {
     const reach = reachOf({ durable: this.state, mem: this.mem }, cp.cp_id, this.now(), this.rules, active ?? null);
     return cpView(cp, this.monitorOf(cp.cp_id), active, reach);
   }
