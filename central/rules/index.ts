@@ -19,7 +19,11 @@ export function handle(state: RulesState, input: Input, now: number, opts: Rules
   const a = new Acc(back ? { durable: state.durable, mem: { ...state.mem, busUp: true, busBackAt: now } } : state, now, opts);
   if (back) {
     a.remember({ m: 'bus', up: true, at: now });
-    if (state.mem.busBackAt !== state.mem.bootAt) a.log('info', 'bus back: silences and deadlines count from now');
+    // A return (not the first connection, after which central.ts sends bus_up): unsent tickets go again.
+    if (state.mem.busBackAt !== state.mem.bootAt && input.t !== 'bus_up') {
+      a.log('info', 'bus back: silences and deadlines count from now');
+      onBusUp(a);
+    }
   }
   switch (input.t) {
     case 'announce': onAnnounce(a, input.m, input.key); break;

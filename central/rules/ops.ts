@@ -65,6 +65,8 @@ export function onTick(a: Acc, busUp: boolean): void {
     a.remember({ m: 'bus', up: busUp, at: a.now });
     // The first connection after start is not news (central.ts says it); a loss and a return are.
     if (!busUp || mem.busBackAt !== mem.bootAt) a.log(busUp ? 'info' : 'warn', busUp ? 'bus back: silences and deadlines count from now' : 'bus down: every CP is unreachable; no session is held or closed meanwhile');
+    // Back after a loss (the first connection is central.ts's bus_up): tickets that never reached their driver go again.
+    if (busUp && mem.busBackAt !== mem.bootAt) onBusUp(a);
     changed = true;
   }
   // Cut off itself, central judges nothing: what the CPs said meanwhile is on its way.

@@ -161,3 +161,14 @@ describe('central rules: journal events they add', () => {
     for (const e of added) expect(RULES_EVENT_SCHEMAS.some((s) => s.safeParse(e).success), e.t).toBe(true);
   });
 });
+
+describe('central rules: the bus lost and back', () => {
+  it('unsent tickets go again when the bus returns after a loss (not on the first connection)', () => {
+    const w = new World({}, emptyMem(1_000_000));
+    const s = w.session('S-1', 'CP-1', 'd1');
+    w.journal({ t: 'session_ended', session_id: s.session_id, ticket: { session_id: 'S-1', cp_id: 'CP-1', driver_id: 'd1', kwh: 1, eur: 0.4, price_eur_kwh: 0.4, started_at: 0, ended_at: 1, duration_s: 0, reason: 'full', interrupted: false } });
+    expect(updates(w.step(tick, 10))).toEqual([]); // first connection: central.ts sends bus_up itself
+    w.step({ t: 'tick', busUp: false }, 10);
+    expect(updates(w.step(tick, 10))).toMatchObject([{ driver_id: 'd1', status: 'COMPLETED' }]);
+  });
+});
