@@ -128,7 +128,7 @@ export interface RulesOptions {
 
 export const DEFAULT_RULES: Omit<RulesOptions, 'newId'> = {
   monitorTimeoutMs: 3000, endGraceMs: 5000, startConfirmMs: 30_000, maxCps: 10_000,
-  unreachableGraceMs: 30_000, engineSilenceMs: 5000, gatewayMissedBeats: 3,
+  unreachableGraceMs: 30_000, engineSilenceMs: 10_000, gatewayMissedBeats: 3,
   driverRate: { burst: 30, perSecond: 10 }, commandTtlMs: 60_000,
   requestTtlMs: 24 * 3600_000, maxRequests: 100_000, maxSessions: 20_000,
 };

@@ -21,7 +21,7 @@ export default function register(program: Command): void {
     .addOption(opt('--start-confirm-ms <ms>', 'a START_SUPPLY the CP never confirms is closed after this long', 'CENTRAL_START_CONFIRM_MS', parsePositiveInt, 30_000))
     .addOption(opt('--max-cps <n>', 'registry size above which monitor reports for unknown CPs are refused (429)', 'CENTRAL_MAX_CPS', parsePositiveInt, 10_000))
     .addOption(opt('--unreachable-grace-ms <ms>', 'a session whose CP became unreachable (silent gateway or engine) is held this long before it is closed from telemetry', 'CENTRAL_UNREACHABLE_GRACE_MS', parsePositiveInt, 30_000))
-    .addOption(opt('--engine-silence-ms <ms>', 'a CP supplying a session that sends nothing this long is unreachable', 'CENTRAL_ENGINE_SILENCE_MS', parsePositiveInt, 5000))
+    .addOption(opt('--engine-silence-ms <ms>', 'a CP supplying a session that sends nothing this long is unreachable', 'CENTRAL_ENGINE_SILENCE_MS', parsePositiveInt, 10_000))
     .addOption(opt('--driver-burst <n>', 'requests a driver may send at once before the rate limit', 'CENTRAL_DRIVER_BURST', parsePositiveInt, 30))
     .addOption(opt('--driver-rate <n>', 'requests per second a driver may send in the long run', 'CENTRAL_DRIVER_RATE', parsePositiveInt, 10));
   addBusOptions(cmd).action(async (o: CentralCliOptions) => {
