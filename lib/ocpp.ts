@@ -62,7 +62,8 @@ export function faultsOfErrorCode(code: string | undefined): FaultKind[] {
 export function stopReasonOf(version: OcppVersion, reason: SessionEndReason): string {
   switch (reason) {
     case 'full': return version === OCPP16 ? 'Other' : 'SOCLimitReached';
-    case 'driver_stop': case 'central_stop': case 'cp_stopped': return 'Remote';
+    case 'driver_stop': return 'Local'; // the driver stopped at the charge point (a stop central asks for reaches the engine without a driver)
+    case 'central_stop': case 'cp_stopped': return 'Remote';
     case 'fault': return 'EmergencyStop';
     case 'unplugged': return 'EVDisconnected';
     case 'disconnected': case 'engine_restart': return version === OCPP16 ? 'Reboot' : 'Reboot';

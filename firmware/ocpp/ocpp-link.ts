@@ -50,6 +50,10 @@ export interface OcppLink extends LinkPort {
   start(engine: Engine): void;
   /** A locally started transaction: a vehicle plugged in and this id tag presented. False when refused. */
   localStart(idTag: string): Promise<boolean>;
+  /** The driver ends the running transaction at the charge point (OCPP reason Local). */
+  localStop(): Promise<boolean>;
+  /** Whether a transaction runs. */
+  readonly inTransaction: boolean;
   /** The power limit charging profiles set now, kW. */
   readonly limitKw: number | undefined;
   readonly queueLength: number;
@@ -387,6 +391,11 @@ export function createOcppLink(o: OcppLinkOptions): OcppLink {
         : await call<{ idTokenInfo: { status: string } }>('Authorize', { idToken: { idToken: idTag, type: 'ISO14443' } }).then((r) => r.idTokenInfo.status, () => 'Failed');
       if (auth !== 'Accepted') return false;
       return start(idTag);
+    },
+    get inTransaction() { return !!tx; },
+    async localStop() {
+      if (!tx) return false;
+      return !!(await ask(cmd('STOP_SUPPLY', tx.sessionId, ID_PATTERN.test(tx.idTag) ? tx.idTag : 'local')))?.ok;
     },
     async close() {
       closing = true;
