@@ -71,7 +71,7 @@ const busPerS = ((await bridged(`http://127.0.0.1:${gwHttp}/metrics`)) - bridged
 // The fleet workers log their window every --stats-s; the parent's /health sums the last windows.
 const f = await until('a full stats window', async () => {
   const h = await json(`http://127.0.0.1:${fleetHttp}/health`);
-  return Number(h.ocpp_calls_per_s) > 0 ? h : undefined;
+  return Number(h.ocpp_calls_per_s) > 0 && h.workers_up === h.workers ? h : undefined;
 }, 60_000);
 const rss = pids.map(rssMb);
 const gwCpu = cpu[0]!;
