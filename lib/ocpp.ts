@@ -66,7 +66,7 @@ export function stopReasonOf(version: OcppVersion, reason: SessionEndReason): st
     case 'central_stop': case 'cp_stopped': return 'Remote';
     case 'fault': return 'EmergencyStop';
     case 'unplugged': return 'EVDisconnected';
-    case 'disconnected': case 'engine_restart': return version === OCPP16 ? 'Reboot' : 'Reboot';
+    case 'disconnected': case 'engine_restart': return 'Reboot';
     default: return 'Other';
   }
 }

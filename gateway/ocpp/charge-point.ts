@@ -7,7 +7,7 @@ import {
 } from '../../lib/ocpp.js';
 import {
   PROTOCOL_VERSION,
-  type CentralCommandMsg, type Command, type CpState, type FaultKind, type SessionEndReason,
+  type CentralCommandMsg, type CpState, type FaultKind, type SessionEndReason,
 } from '../../protocol/index.js';
 import type { CpPort } from './port.js';
 
@@ -357,9 +357,4 @@ export class OcppChargePoint {
       v: PROTOCOL_VERSION, type: 'status', cp_id: this.cpId, state: 'DISCONNECTED', faults: [], source: 'gateway', reason: 'connection lost', seq: this.nextSeq(), ts: Date.now(),
     });
   }
-
-  /** For tests and /health: the transaction the gateway knows of. */
-  get transaction(): Readonly<Transaction> | undefined { return this.memory.tx; }
-  /** Marks the command kinds this adapter turns into OCPP calls (docs). */
-  static readonly COMMANDS: readonly Command[] = ['START_SUPPLY', 'STOP_SUPPLY', 'STOP_CP', 'RESUME_CP'];
 }
