@@ -4,7 +4,7 @@ import { ConfigError, opt, parseId, parseNonNegNumber, parsePort, parsePositiveI
 interface CpCliOptions {
   id?: string; healthPort?: number; healthHost: string; mqtt: string; profile: string;
   kw?: number; price?: number; speed: number; secret?: string; tickMs: number;
-  ocpp?: string; ocppVersion: '1.6' | '2.0.1'; meterIntervalS: number; ocppCa?: string;
+  ocpp?: string; ocppVersion: '1.6' | '2.0.1'; meterIntervalS: number; ocppCa?: string; idTag: string;
 }
 
 /** `evcharging cp`: one charging-point engine (firmware loop, HAL, health port, MQTT link). */
@@ -24,6 +24,7 @@ export default function register(program: Command): void {
     .addOption(opt('--ocpp <url>', 'speak OCPP-J to this central system instead of MQTT (the CP id is appended: ws://csms/ocpp -> ws://csms/ocpp/CP-001)', 'CP_ENGINE_OCPP_URL', parseUrl(['ws', 'wss'])))
     .addOption(opt('--ocpp-version <v>', 'OCPP version to speak', 'CP_ENGINE_OCPP_VERSION', undefined, '1.6').choices(['1.6', '2.0.1']))
     .addOption(opt('--meter-interval-s <s>', 'OCPP MeterValues period during a transaction', 'CP_ENGINE_METER_INTERVAL_S', parsePositiveInt, 10))
+    .addOption(opt('--id-tag <tag>', 'OCPP: the id tag the p key presents for a locally started transaction', 'CP_ENGINE_ID_TAG', undefined, 'LOCAL-TAG'))
     .addOption(opt('--ocpp-ca <file>', 'CA certificate (PEM) that signed a wss:// central system', 'CP_ENGINE_OCPP_CA'))
     .action(async (o: CpCliOptions) => {
       if (!o.id) throw new ConfigError('--id (CP_ENGINE_ID) is required');
@@ -56,6 +57,10 @@ export default function register(program: Command): void {
       if (process.stdin.isTTY) {
         const { attachFaultKeys } = await import('../../firmware/fault-keys.js');
         attachFaultKeys(process.stdin, n.engine, log);
+        if (n.ocpp) {
+          const { attachDriverKeys } = await import('../../firmware/ocpp/keys.js');
+          attachDriverKeys(process.stdin, n.ocpp, o.idTag, log);
+        }
       }
     });
 }
