@@ -54,7 +54,8 @@ let nextRemoteStartId = Math.floor(Date.now() / 1000) % 1_000_000_000;
 const round = (n: number, d: number) => Math.round(n * 10 ** d) / 10 ** d;
 
 export class OcppChargePoint {
-  private connectorStatus = 'Available';
+  /** Unknown until the charge point's first StatusNotification: central hears nothing before (a boot alone is not readiness). */
+  private connectorStatus: string | undefined;
   private stationUnavailable = false;
   private faults: FaultKind[] = [];
   private errorCode?: string;
@@ -93,7 +94,7 @@ export class OcppChargePoint {
     if (this.faults.length || this.connectorStatus === 'Faulted') return 'FAULTY';
     if (this.memory.tx) return 'SUPPLYING';
     if (this.stationUnavailable) return 'STOPPED';
-    return stateOfStatus(this.connectorStatus);
+    return this.connectorStatus === undefined ? 'DISCONNECTED' : stateOfStatus(this.connectorStatus);
   }
 
   // --- CP → bus ------------------------------------------------------------------------------
@@ -108,6 +109,7 @@ export class OcppChargePoint {
   /** Publishes the status when what central sees changed (state, session, faults). */
   private status(force = false): void {
     const state = this.state;
+    if (state === 'DISCONNECTED') return;
     const key = `${state}|${this.memory.tx?.sessionId ?? ''}|${this.faults.join(',')}`;
     if (!force && key === this.lastSent) return;
     this.lastSent = key;

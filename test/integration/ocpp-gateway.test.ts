@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newRpcClient, onCall, type RpcClient } from '../../lib/ocpp.js';
 import { Ticket } from '../../protocol/index.js';
 import { OcppNetwork, type Json } from '../helpers/ocpp-network.js';
+import { freePort } from '../helpers/ports.js';
+import { spawnCli, type CliProcess } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
 
 /**
@@ -18,9 +20,11 @@ let net: OcppNetwork | undefined;
 const clients: RpcClient[] = [];
 
 beforeAll(async () => {
-  net = await OcppNetwork.start({ cps: { 'CP-OC16': 'secret-16', 'CP-OC201': 'secret-201' }, price: PRICE });
+  net = await OcppNetwork.start({ cps: { 'CP-OC16': 'secret-16', 'CP-OC201': 'secret-201', 'CP-FWOC': 'secret-fw' }, price: PRICE });
 }, 120_000);
+let firmware: CliProcess | undefined;
 afterAll(async () => {
+  await firmware?.kill('SIGKILL');
   for (const c of clients) await c.close({ force: true }).catch(() => undefined);
   await net?.stop();
 }, 60_000);
@@ -197,4 +201,32 @@ describe('gateway OCPP endpoint', () => {
     await waitFor(async () => (await n.cp('CP-OC16'))?.state === 'DISCONNECTED', { timeoutMs: 10_000, what: 'CP-OC16 DISCONNECTED' });
     expect(n.of('cp.status', 'CP-OC16').at(-1)).toMatchObject({ type: 'status', state: 'DISCONNECTED', source: 'gateway' });
   }, 30_000);
+
+  it("the project's own firmware over OCPP: central starts, stops and bills it, and an admin stop is a ChangeAvailability", async () => {
+    const n = net!;
+    firmware = spawnCli(['cp', '--id', 'CP-FWOC', '--ocpp', n.ocppUrl, '--ocpp-version', '2.0.1', '--secret', 'secret-fw', '--health-port', String(await freePort()),
+      '--health-host', '127.0.0.1', '--speed', '60', '--meter-interval-s', '1']);
+    await waitFor(async () => (await n.cp('CP-FWOC'))?.state === 'ACTIVATED', { timeoutMs: 30_000, what: `CP-FWOC ACTIVATED\n${firmware.lines.slice(-5).join('\n')}` });
+    const req = await n.request('driver-fw', 'REQUEST', 'CP-FWOC');
+    const sessionId = String((await n.update('driver-fw', (u) => u.request_id === req && u.status === 'ACCEPTED', 'ACCEPTED')).session_id);
+    await n.update('driver-fw', (u) => u.status === 'IN_PROGRESS' && u.session_id === sessionId && Number(u.kwh) > 0, `IN_PROGRESS\n${firmware.lines.slice(-8).join('\n')}`, 60_000);
+    await n.request('driver-fw', 'STOP');
+    const t = (await n.update('driver-fw', (u) => u.status === 'COMPLETED' && u.session_id === sessionId, 'COMPLETED')).ticket as Ticket;
+    // The firmware's own registers, as it logged them, are the ticket.
+    const started = await firmware.waitForLine(/"transaction started"/);
+    const ended = await firmware.waitForLine(/"transaction ended"/);
+    const metered = (Number(JSON.parse(ended).meter_stop_wh) - Number(JSON.parse(started).meter_start_wh)) / 1000;
+    expect(metered).toBeGreaterThan(0);
+    expect(t).toMatchObject({ session_id: sessionId, cp_id: 'CP-FWOC', driver_id: 'driver-fw', reason: 'driver_stop', interrupted: false, price_eur_kwh: PRICE });
+    expect(t.kwh).toBeCloseTo(metered, 6);
+    expect(t.eur).toBe(Math.round(metered * PRICE * 100) / 100);
+    // An admin stop reaches the firmware as ChangeAvailability Inoperative, a resume as Operative.
+    const admin = (action: string) => fetch(`${n.centralUrl}/cp/CP-FWOC/${action}`, { method: 'POST', headers: { authorization: 'Bearer ocpp-test-token' } });
+    expect((await admin('stop')).status).toBe(200);
+    await waitFor(async () => (await n.cp('CP-FWOC'))?.state === 'STOPPED', { timeoutMs: 15_000, what: 'CP-FWOC STOPPED' });
+    await firmware.waitForLine(/ACTIVATED \+ STOP_CP -> STOPPED/);
+    expect((await admin('resume')).status).toBe(200);
+    await waitFor(async () => (await n.cp('CP-FWOC'))?.state === 'ACTIVATED', { timeoutMs: 15_000, what: 'CP-FWOC ACTIVATED again' });
+    expect(n.of('cp.status', 'CP-FWOC').filter((m) => m.type === 'ack' && (m.command === 'STOP_CP' || m.command === 'RESUME_CP')).map((m) => m.ok)).toEqual([true, true]);
+  }, 90_000);
 });
