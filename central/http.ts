@@ -49,7 +49,8 @@ export function buildHttp(ctl: Controller, bus: Pick<Bus, 'health' | 'stats'>, l
     const h = bus.health();
     return {
       status: 'healthy', service: 'ev-central',
-      kafka_producer: h.producer === 'connected', kafka_consumer: h.consumer === 'connected',
+      // The original's values, which its users' scripts compare with: "connected" / "disconnected".
+      kafka_producer: h.producer === 'connected' ? 'connected' : 'disconnected', kafka_consumer: h.consumer === 'connected' ? 'connected' : 'disconnected',
       bus: o.busKind, bus_producer: h.producer, bus_consumer: h.consumer,
       charging_points: ctl.state.cps.size, active_requests: ctl.activeRequests(), sessions: ctl.state.sessions.size,
       counters: ctl.counters, rejected_by_reason: Object.fromEntries(ctl.rejectReasons),

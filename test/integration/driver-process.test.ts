@@ -128,7 +128,7 @@ describe('evcharging driver (real process, real gateway bus, test responder as c
       ['QUERY', undefined], ['REQUEST', cpA], ['STOP', cpA], ['REQUEST', cpS], ['REQUEST', cpR], ['REQUEST', cpB], ['STOP', cpB],
     ]);
     const out = stdoutLines(d);
-    expect(out).toContain(`${id} last session: - REJECTED no session`);
+    expect(out).toContain(`${id} last session: no earlier session`);
     expect(out.some((l) => l.includes('line 4: more than one word: "not an id!" (skipped)'))).toBe(true);
     expect(out).toContain(`${id} ${cpA} ACCEPTED session S-1-${cpA}`);
     expect(out.some((l) => new RegExp(`^${id} ${cpA} IN_PROGRESS 11\\.0 kW \\d+\\.\\d\\d kWh \\d+\\.\\d\\d €$`).test(l))).toBe(true);
@@ -241,7 +241,7 @@ describe('evcharging driver (real process, real gateway bus, test responder as c
     closers.push(async () => { if (child.exitCode === null) { child.kill('SIGKILL'); await exited; } });
     const seen = (re: RegExp) => waitFor(() => re.test(text), { timeoutMs: 30_000, what: `${re} in terminal output:\n${text.slice(-2000)}` });
     await seen(/type a CP id/);
-    await seen(new RegExp(`${id} last session: - REJECTED no session`));
+    await seen(new RegExp(`${id} last session: no earlier session`));
     child.stdin.write('not an id!\n');
     await seen(/not a CP id: "not an id!"/);
     child.stdin.write(`${cp}\n`);
@@ -315,7 +315,7 @@ describe('evcharging driver on Kafka (librdkafka mock cluster, bus chosen by KAF
       expect(d.logs().find((l) => l.msg === 'driver ready')).toMatchObject({ bus: 'kafka' });
       expect(rsp.requests.filter((r) => r.driver_id === id && r.action === 'REQUEST').map((r) => r.cp_id)).toEqual([cpA, cpB]);
       const out = d.lines.filter((l) => !l.startsWith('{'));
-      expect(out).toContain(`${id} last session: - REJECTED no session`);
+      expect(out).toContain(`${id} last session: no earlier session`);
       expect(out.filter((l) => / COMPLETED .* ticket /.test(l)).map((l) => l.split(' ')[1])).toEqual([cpA, cpB]);
       expect(out.at(-1)).toMatch(new RegExp(`^${id} summary: 2 sessions \\(2 completed, 0 interrupted\\)`));
     } finally {
