@@ -248,7 +248,7 @@ export class Controller {
   private logEnd(s: SessionRecord): void {
     const t = s.ticket!;
     this.log.info({ session_id: s.session_id, cp_id: s.cp_id, driver_id: s.driver_id, kwh: t.kwh, eur: t.eur, reason: t.reason, interrupted: t.interrupted }, 'session billed');
-    this.note(t.interrupted ? 'warn' : 'info', `${s.cp_id} ${s.driver_id} ${t.interrupted ? 'INTERRUPTED' : 'COMPLETED'} ${t.kwh.toFixed(3)} kWh ${t.eur.toFixed(2)} EUR (${t.reason})`, { cp_id: s.cp_id, driver_id: s.driver_id });
+    this.note(t.interrupted ? 'warn' : 'info', `${s.cp_id} ${s.driver_id} ${t.interrupted ? 'INTERRUPTED' : 'COMPLETED'} ${t.kwh.toFixed(3)} kWh ${t.eur.toFixed(2)} € (${t.reason})`, { cp_id: s.cp_id, driver_id: s.driver_id });
   }
 
   /** Events that close a session at central, billed by the last telemetry it saw. */
@@ -273,13 +273,13 @@ export class Controller {
       this.counters.telemetry++;
       const s = this.state.sessions.get(m.session_id);
       if (!s || s.status !== 'ACTIVE' || s.cp_id !== m.cp_id || m.seq <= s.telemetry_seq) { this.counters.telemetry_ignored++; return; }
-      const events: CentralEvent[] = [{ t: 'telemetry', session_id: s.session_id, kw: m.kw, kwh: m.kwh, eur: m.eur, seq: m.seq }];
+      const events: CentralEvent[] = [{ t: 'telemetry', session_id: s.session_id, kw: m.kw, kwh: m.kwh, eur: m.eur, seq: m.seq, ...(m.soc !== undefined ? { soc: m.soc } : {}) }];
       if (!s.confirmed) events.push({ t: 'session_confirmed', session_id: s.session_id });
       this.journal(events);
       const last = this.lastProgress.get(s.session_id) ?? 0;
       if (this.now() - last >= 900) {
         this.lastProgress.set(s.session_id, this.now());
-        void this.update(s.driver_id, 'IN_PROGRESS', { request_id: s.request_id, session_id: s.session_id, cp_id: s.cp_id, kw: m.kw, kwh: m.kwh, eur: m.eur });
+        void this.update(s.driver_id, 'IN_PROGRESS', { request_id: s.request_id, session_id: s.session_id, cp_id: s.cp_id, kw: m.kw, kwh: m.kwh, eur: m.eur, ...(m.soc !== undefined ? { soc: m.soc } : {}) });
       }
     });
   }

@@ -51,6 +51,8 @@ export interface SessionRecord {
   pending_end: { reason: SessionEndReason; deadline: number } | null;
   /** Last telemetry seq applied (older, redelivered telemetry is ignored). */
   telemetry_seq: number;
+  /** The vehicle's battery level (0..1) as the CP last metered it, when it reports one. */
+  soc?: number;
 }
 
 export interface RequestRecord {
@@ -76,7 +78,7 @@ export type CentralEvent =
   | { t: 'cp_admin'; cp_id: string; stopped: boolean }
   | { t: 'session_started'; session: SessionRecord }
   | { t: 'session_confirmed'; session_id: string }
-  | { t: 'telemetry'; session_id: string; kw: number; kwh: number; eur: number; seq: number }
+  | { t: 'telemetry'; session_id: string; kw: number; kwh: number; eur: number; seq: number; soc?: number }
   | { t: 'session_pending_end'; session_id: string; reason: SessionEndReason; deadline: number }
   | { t: 'session_ended'; session_id: string; ticket: Ticket }
   | { t: 'ticket_sent'; session_id: string }
@@ -132,7 +134,7 @@ export function apply(s: CentralState, e: CentralEvent): void {
     }
     case 'telemetry': {
       const ss = s.sessions.get(e.session_id);
-      if (ss && ss.status === 'ACTIVE' && e.seq > ss.telemetry_seq) Object.assign(ss, { kw: e.kw, kwh: e.kwh, eur: e.eur, telemetry_seq: e.seq });
+      if (ss && ss.status === 'ACTIVE' && e.seq > ss.telemetry_seq) Object.assign(ss, { kw: e.kw, kwh: e.kwh, eur: e.eur, telemetry_seq: e.seq, ...(e.soc !== undefined ? { soc: e.soc } : {}) });
       return;
     }
     case 'session_pending_end': {

@@ -10,6 +10,6 @@ export function sessionUpdate(s: SessionRecord, requestId: string, ts: number): 
   const base = { v: PROTOCOL_VERSION, driver_id: s.driver_id, request_id: requestId, session_id: s.session_id, cp_id: s.cp_id, ts };
   const t = s.ticket;
   if (t) return { ...base, status: t.interrupted ? 'INTERRUPTED' : 'COMPLETED', kwh: t.kwh, eur: t.eur, reason: t.reason, ticket: t };
-  if (s.telemetry_seq >= 0) return { ...base, status: 'IN_PROGRESS', kw: s.kw, kwh: s.kwh, eur: s.eur };
+  if (s.telemetry_seq >= 0) return { ...base, status: 'IN_PROGRESS', kw: s.kw, kwh: s.kwh, eur: s.eur, ...(s.soc !== undefined ? { soc: s.soc } : {}) };
   return { ...base, status: 'ACCEPTED' };
 }

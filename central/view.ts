@@ -31,6 +31,8 @@ export interface CpView {
   kw?: number;
   kwh?: number;
   eur?: number;
+  /** Battery level 0..1 of the vehicle charging here. */
+  soc?: number;
 }
 
 export function cpView(cp: CpRecord, monitor: MonitorStatus, active: SessionRecord | undefined): CpView {
@@ -45,7 +47,7 @@ export function cpView(cp: CpRecord, monitor: MonitorStatus, active: SessionReco
     admin_stopped: cp.admin_stopped,
     faults: cp.faults,
   };
-  if (active) Object.assign(v, { session_id: active.session_id, driver_id: active.driver_id, kw: active.kw, kwh: active.kwh, eur: active.eur });
+  if (active) Object.assign(v, { session_id: active.session_id, driver_id: active.driver_id, kw: active.kw, kwh: active.kwh, eur: active.eur, ...(active.soc !== undefined ? { soc: active.soc } : {}) });
   return v;
 }
 
