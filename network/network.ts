@@ -4,7 +4,7 @@ import type { Logger } from '../lib/log.js';
 import { sleep } from '../lib/backoff.js';
 import { probeHealth, type HealthResult } from './health-probe.js';
 import {
-  centralSpec, centralUrl, cpIdFrom, fromOriginalName, driverIdFrom, driverSpec, engineSpec, gatewaySpec, monitorSpec, pickHealthPort, pickRandom, requestLines,
+  centralSpec, centralUrl, cpIdFrom, fromOriginalName, weatherSpec, driverIdFrom, driverSpec, engineSpec, gatewaySpec, monitorSpec, pickHealthPort, pickRandom, requestLines,
   type ComponentSpec, type CpSettings, type NetworkSettings,
 } from './plan.js';
 import type { ComponentStatus, Supervisor } from './supervisor.js';
@@ -81,6 +81,12 @@ export class Network {
       await sleep(200, signal);
     }
     if (ids.length > 1) this.o.log.info({ cps: ids.length }, 'central lists every CP as available');
+  }
+
+  /** Starts the weather service (CPs at freezing places go out of service). */
+  addWeather(source: 'sim' | 'openweather'): void {
+    if (this.sup.has('weather')) throw new ConflictError('the weather service runs already');
+    this.sup.start(weatherSpec(this.settings, source));
   }
 
   addDriver(name: string, opts: { httpPort?: number } = {}): string {

@@ -6,7 +6,7 @@ import { ID_PATTERN } from '../protocol/index.js';
  * so the plan is unit-tested and the supervisor only spawns what it is given.
  */
 
-export type ComponentKind = 'gateway' | 'central' | 'engine' | 'monitor' | 'driver';
+export type ComponentKind = 'gateway' | 'central' | 'engine' | 'monitor' | 'weather' | 'driver';
 
 export type HealthCheck =
   | { kind: 'http'; url: string }
@@ -47,7 +47,7 @@ export interface CpSettings {
 }
 
 /** Start order; stop runs it backwards (drivers first, the gateway last). */
-export const START_ORDER: readonly ComponentKind[] = ['gateway', 'central', 'engine', 'monitor', 'driver'];
+export const START_ORDER: readonly ComponentKind[] = ['gateway', 'central', 'engine', 'monitor', 'weather', 'driver'];
 
 export const DRIVER_NAMES = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi', 'ivan', 'judy', 'mallory', 'niaj', 'olivia', 'peggy', 'rupert', 'sybil', 'trent', 'victor', 'walter'];
 
@@ -144,6 +144,11 @@ export function driverSpec(s: NetworkSettings, driverId: string, requestsFile: s
     name: driverId, kind: 'driver', again: true,
     args: ['driver', '--id', driverId, ...drive, '--bus-mqtt', mqttUrl(s), ...busArgs(s)],
   };
+}
+
+/** The weather service: `sim` (built-in weather) or `openweather` (OPENWEATHER_API_KEY from the environment). */
+export function weatherSpec(s: NetworkSettings, source: 'sim' | 'openweather'): ComponentSpec {
+  return { name: 'weather', kind: 'weather', args: ['weather', '--central', centralUrl(s), '--admin-token', s.adminToken, '--source', source] };
 }
 
 /**

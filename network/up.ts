@@ -30,6 +30,8 @@ export interface UpOptions {
   stopTimeoutS: number;
   startTimeoutS: number;
   childLogs: string;
+  /** Run the weather service with this source (off: not at all). */
+  weather?: 'off' | 'sim' | 'openweather';
 }
 
 const PINO_LEVELS: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity };
@@ -84,6 +86,8 @@ export async function runUp(o: UpOptions, log: Logger): Promise<void> {
     for (let i = 0; i < o.cps && !starting.signal.aborted; i++) await network.addCp({ id: cpIdForIndex(i) }, { waitKnown: false });
     // Drivers start once central lists every CP as available: no request is refused for a CP that is starting.
     if (o.drivers > 0 && !starting.signal.aborted) await network.waitKnown(network.cpIds(), starting.signal);
+    // After that wait: a CP the weather takes out of service is not one that is still starting.
+    if (o.weather && o.weather !== 'off' && !starting.signal.aborted) network.addWeather(o.weather);
     for (let i = 0; i < o.drivers && !starting.signal.aborted; i++) network.addDriver(driverIdForIndex(i));
     if (starting.signal.aborted) return;
   } catch (err) {

@@ -59,6 +59,8 @@ export default function register(program: Command): void {
     .addOption(opt('--max-charge-s <s>', 'drivers end a session after this long', 'EVCHARGING_MAX_CHARGE_S', parsePositiveNumber, 8))
     .addOption(opt('--stop-timeout-s <s>', 'SIGKILL a component this long after SIGTERM', 'EVCHARGING_STOP_TIMEOUT_S', parsePositiveNumber, 5))
     .addOption(opt('--start-timeout-s <s>', 'give up when gateway or central is not healthy after this long', 'EVCHARGING_START_TIMEOUT_S', parsePositiveNumber, 60))
+    .addOption(opt('--weather <source>', 'run the weather service: sim (built-in weather), openweather (OPENWEATHER_API_KEY) or off', 'EVCHARGING_WEATHER', undefined, 'off')
+      .choices(['off', 'sim', 'openweather']))
     .addOption(opt('--child-logs <level>', 'echo component log lines at or above this level (all lines go to <data-dir>/logs)', 'EVCHARGING_CHILD_LOGS', undefined, 'warn')
       .choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']))
     .action(async (o) => {
