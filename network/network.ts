@@ -89,13 +89,16 @@ export class Network {
     this.sup.start(weatherSpec(this.settings, source));
   }
 
-  addDriver(name: string, opts: { httpPort?: number } = {}): string {
+  /**
+   * A driver added while the network runs starts at the newest CP (`newestFirst`); the drivers
+   * started with the network each start at a different CP, so they spread over it.
+   */
+  addDriver(name: string, opts: { httpPort?: number; newestFirst?: boolean } = {}): string {
     const id = driverIdFrom(name);
     if (this.sup.has(id)) throw new ConflictError(`${id} exists already`);
     if (!this.cps.length) throw new ConflictError('there is no CP to drive to yet; add one with add-cp');
     const index = this.drivers.push(id) - 1;
-    // Each driver starts at a different CP (its index), so drivers spread over the network.
-    const file = this.writeRequests(id, index);
+    const file = this.writeRequests(id, index, opts.newestFirst === false ? undefined : this.cps.at(-1)!.id);
     this.sup.start(driverSpec(this.settings, id, file, opts.httpPort));
     if (opts.httpPort !== undefined) this.o.log.info({ driver: id }, `driver added: its app is at http://${this.settings.host === '0.0.0.0' ? 'localhost' : this.settings.host}:${opts.httpPort}/`);
     else this.o.log.info({ driver: id }, 'driver added');

@@ -88,7 +88,7 @@ export async function runUp(o: UpOptions, log: Logger): Promise<void> {
     if (o.drivers > 0 && !starting.signal.aborted) await network.waitKnown(network.cpIds(), starting.signal);
     // After that wait: a CP the weather takes out of service is not one that is still starting.
     if (o.weather && o.weather !== 'off' && !starting.signal.aborted) network.addWeather(o.weather);
-    for (let i = 0; i < o.drivers && !starting.signal.aborted; i++) network.addDriver(driverIdForIndex(i));
+    for (let i = 0; i < o.drivers && !starting.signal.aborted; i++) network.addDriver(driverIdForIndex(i), { newestFirst: false });
     if (starting.signal.aborted) return;
   } catch (err) {
     if (starting.signal.aborted) return; // Ctrl-C during start-up: shutdown is under way

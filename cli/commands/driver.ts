@@ -65,7 +65,7 @@ export default function register(program: Command): void {
       try {
         const h = await startDriverHttp({ driverId: id, driver, centralUrl: o.central, port: o.http, host: o.httpHost, log });
         http = h;
-        log.info({ port: h.port }, `driver app at http://${o.httpHost === '0.0.0.0' ? 'localhost' : o.httpHost}:${h.port}/`);
+        log.info({ port: h.port, app: `http://${o.httpHost === '0.0.0.0' ? 'localhost' : o.httpHost}:${h.port}/` }, 'driver HTTP API listening');
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         if (code === 'EADDRINUSE' || code === 'EACCES') throw new ConfigError(`--http ${o.http}: ${code === 'EADDRINUSE' ? 'already in use' : 'permission denied'}`);
