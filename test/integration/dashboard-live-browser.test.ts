@@ -6,7 +6,7 @@ import { PROTOCOL_VERSION } from '../../protocol/index.js';
 import { launchChromium, type TestBrowser } from '../helpers/browser.js';
 import { REPO_ROOT } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
-import { CentralRig } from './central-harness.js';
+import { CentralRig } from '../helpers/central-rig.js';
 
 /**
  * Central's dashboard in real headless Chromium against a real gateway and central: the chart

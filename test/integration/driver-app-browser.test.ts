@@ -5,7 +5,7 @@ import { launchChromium, type TestBrowser } from '../helpers/browser.js';
 import { freePort } from '../helpers/ports.js';
 import { REPO_ROOT, spawnCli, type CliProcess } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
-import { CentralRig } from './central-harness.js';
+import { CentralRig } from '../helpers/central-rig.js';
 
 /**
  * The driver app in real headless Chromium on a phone-sized screen: a real driver process
