@@ -60,11 +60,13 @@ describe('weather service against an OpenWeather-format server', () => {
     // −4.5 °C in Oslo: CP-701 out of service, with the reason at central; Madrid's CP-702 untouched.
     await waitFor(async () => (await r.cp('CP-701'))?.state === 'STOPPED', { timeoutMs: 20_000, what: `CP-701 out of service\n${weather!.lines.join('\n')}` });
     expect(seen[0]).toMatchObject({ appid: 'test-key', units: 'metric' });
-    const w1 = (await r.get('/weather')).body.weather as Record<string, { out_of_service: boolean; temp_c: number; location: string }>;
+    type W = Record<string, { out_of_service: boolean; temp_c: number; location: string }>;
+    // Both CPs' reports (sent side by side) have arrived.
+    const w1 = await waitFor(async () => { const w = (await r.get('/weather')).body.weather as W; return w['CP-701'] && w['CP-702'] ? w : undefined; }, { timeoutMs: 10_000, what: 'both weather records' });
     expect(w1['CP-701']).toMatchObject({ out_of_service: true, temp_c: -4.5, location: 'Oslo,NO' });
     expect(w1['CP-702']).toMatchObject({ out_of_service: false, temp_c: 18 });
     expect((await r.cp('CP-702'))?.state).toBe('ACTIVATED');
-    expect(r.of('central.commands', 'CP-701').some((c) => c.command === 'STOP_CP')).toBe(true);
+    await waitFor(() => r.of('central.commands', 'CP-701').some((c) => c.command === 'STOP_CP'), { timeoutMs: 10_000, what: 'STOP_CP to CP-701 on the bus' });
     await weather.waitForLine(/CP-701 out of service: -4\.5 °C in Oslo,NO/);
 
     // 2 °C: back in service.
@@ -74,9 +76,11 @@ describe('weather service against an OpenWeather-format server', () => {
     await weather.waitForLine(/CP-701 back in service: 2\.0 °C/);
 
     // Broken source (HTTP 500) while Oslo freezes again: one warning, nothing changes.
-    const before = (await r.get('/weather')).body.weather as Record<string, { at: number }>;
     mode = 'broken';
     temps['Oslo,NO'] = -10;
+    await waitFor(() => warnings(weather!, /weather source not answering/).length === 1, { timeoutMs: 10_000, what: 'the outage warning' });
+    await rounds(4); // past any report of a round that began before the outage
+    const before = (await r.get('/weather')).body.weather as Record<string, { at: number }>;
     await rounds(6);
     expect(warnings(weather, /weather source not answering/)).toHaveLength(1);
     expect(String(warnings(weather, /weather source not answering/)[0]!.err)).toMatch(/HTTP 500/);
