@@ -99,6 +99,20 @@ describe('central dashboard, live, in headless Chromium', () => {
     expect(navigations).toBe(1);
   }, 60_000);
 
+  it("the weather's reason on the tile: out of service at −3 °C, back at 4 °C", async () => {
+    const r = rig!;
+    const report = (temp: number) => r.post('/weather/report', { body: { cp_id: 'CP-602', location: 'Oslo,NO', temp_c: temp } });
+    expect((await report(-3)).body).toMatchObject({ out_of_service: true, action: 'take_out' });
+    const tile = page.locator('[data-cp-id="CP-602"]');
+    await waitFor(async () => (await tileState(page, 'CP-602')) === 'STOPPED' && (await tile.locator('.why').textContent().catch(() => '')) === 'out of service: -3.0 °C in Oslo,NO',
+      { timeoutMs: 20_000, what: 'weather reason on the tile' });
+    await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-weather.png'), fullPage: true });
+    expect((await report(4)).body).toMatchObject({ out_of_service: false, action: 'bring_back' });
+    await waitFor(async () => (await tileState(page, 'CP-602')) === 'ACTIVATED', { timeoutMs: 20_000, what: 'CP-602 back' });
+    expect((await r.post('/weather/report', { token: null, body: { cp_id: 'CP-602', location: 'Oslo,NO', temp_c: -9 } })).status).toBe(401);
+    expect((await r.post('/weather/report', { body: { cp_id: 'CP-602', temp_c: 'cold' } })).status).toBe(400);
+  }, 60_000);
+
   it('1,000 CPs: counts, map and one page of tiles keep up; prints the time to render an update', async () => {
     const r = rig!;
     const ids = Array.from({ length: 997 }, (_, i) => `CP-${String(1001 + i)}`);
