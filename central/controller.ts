@@ -255,7 +255,9 @@ export class Controller {
   private closeEvents(s: SessionRecord, reason: SessionEndReason): CentralEvent[] {
     this.counters.closed_by_central++;
     const price = s.price_eur_kwh;
-    const ticket = makeTicket({ session_id: s.session_id, cp_id: s.cp_id, driver_id: s.driver_id, kwh: s.kwh, price_eur_kwh: price, started_at: s.started_at, ended_at: this.now(), reason });
+    // It ended when central asked for the end, not when the grace for the CP's own record ran out.
+    const endedAt = s.pending_end ? Math.min(this.now(), s.pending_end.deadline - this.opts.endGraceMs) : this.now();
+    const ticket = makeTicket({ session_id: s.session_id, cp_id: s.cp_id, driver_id: s.driver_id, kwh: s.kwh, price_eur_kwh: price, started_at: s.started_at, ended_at: endedAt, reason });
     return [{ t: 'session_ended', session_id: s.session_id, ticket }];
   }
 
