@@ -60,6 +60,8 @@ export async function runUp(o: UpOptions, log: Logger): Promise<void> {
   const sup = new Supervisor({
     cwd: process.cwd(), logDir: path.join(settings.dataDir, 'logs'), log,
     echoLevel: PINO_LEVELS[o.childLogs] ?? 40, stopTimeoutMs: o.stopTimeoutS * 1000, format: logFormatFor(process.stdout),
+    // Component logs are files, read by machines (and by us, to echo them readably): JSON always.
+    env: { LOG_FORMAT: 'json' },
   });
   const network = new Network(settings, sup, { healthBasePort: o.healthBasePort, log, startTimeoutMs: o.startTimeoutS * 1000, reservedPorts: [o.controlPort] });
   const dashboard = `${centralUrl(settings)}/`;
