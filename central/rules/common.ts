@@ -48,7 +48,9 @@ export class Acc {
   /** Closes a session at central, billed by the last telemetry it saw, and sends the driver the ticket. */
   close(s: SessionRecord, reason: SessionEndReason, kwh = s.kwh): void {
     this.count('closed_by_central');
-    this.bill(s, makeTicket({ session_id: s.session_id, cp_id: s.cp_id, driver_id: s.driver_id, kwh, price_eur_kwh: s.price_eur_kwh, started_at: s.started_at, ended_at: this.now, reason }));
+    // It ended when central asked for the end, not when the grace for the CP's own record ran out.
+    const endedAt = s.pending_end ? Math.min(this.now, s.pending_end.deadline - this.o.endGraceMs) : this.now;
+    this.bill(s, makeTicket({ session_id: s.session_id, cp_id: s.cp_id, driver_id: s.driver_id, kwh, price_eur_kwh: s.price_eur_kwh, started_at: s.started_at, ended_at: endedAt, reason }));
   }
 
   /** Journals the ticket, logs it, and sends it to the driver; `ticket_sent` is journaled once the bus took it. */
