@@ -79,6 +79,7 @@ export default function register(program: Command): void {
     if (file) {
       const runs = file.requests.map((r) => driver.submit(r.cpId).done);
       await Promise.all(runs);
+      await driver.idle(); // a session taken back on start-up is followed to its end, even with an empty file
     } else if (interactive) {
       const { runInteractive } = await import('../../driver/interactive.js');
       await runInteractive(driver, out);
