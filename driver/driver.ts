@@ -157,6 +157,21 @@ export function createDriver(o: DriverOptions): Driver {
     summary: () => summaryLine(state),
     async close() {
       if (closed) return;
+      // Leaving (SIGTERM, quit) must not leave a supply nobody follows: STOP the session and wait
+      // (bounded) for its end and ticket. A crash (SIGKILL) cannot do this; the restart takes the session back.
+      const c = state.current;
+      if (c && c.phase !== 'waiting' && c.sessionId) {
+        const ended = new Promise<void>((r) => { const prev = onFinished; onFinished = (x) => { prev?.(x); r(); }; });
+        if (c.phase === 'charging') {
+          const rid = newRequestId();
+          state = stopSent(state, rid, Date.now());
+          o.out(`${id} ${c.cpId} STOP (driver leaving)`);
+          void send({ request_id: rid, action: 'STOP', cp_id: c.cpId });
+        }
+        let t: NodeJS.Timeout | undefined;
+        await Promise.race([ended, new Promise<void>((r) => { t = setTimeout(r, 2 * o.requestTimeoutMs); })]);
+        clearTimeout(t);
+      }
       closed = true;
       cancel.abort();
       if (timer) clearInterval(timer);
