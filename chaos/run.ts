@@ -261,7 +261,7 @@ export async function runChaos(o: ChaosOptions, out: (s: string) => void = (s) =
 
     // --- wind down: drivers quit (stopping what they charge), then every session must close ---------
     note('stopping the drivers (each stops its session on the way out)');
-    await Promise.all(driverIds.map((id) => procs.signal(id, 'SIGTERM', 3 * o.requestTimeoutMs + 5_000)));
+    await Promise.all(driverIds.map((id) => procs.signal(id, 'SIGTERM', 4 * o.requestTimeoutMs + 5_000)));
     let sessions: CentralSession[] = [];
     await waitFor(async () => {
       sessions = await centralSessions(centralUrl(s));

@@ -41,10 +41,14 @@ export async function createTopology(wantNetns: boolean, _dir: string): Promise<
   const subnet = 10 + (process.pid % 200);
   const addr: Record<Host | 'harness', string> = { core: `10.231.${subnet}.1`, cps: `10.231.${subnet}.2`, drivers: `10.231.${subnet}.3`, harness: `10.231.${subnet}.254` };
   const made: string[] = [];
+  // Interface names are at most 15 characters: a short tag per run, `<tag><n>` in the host and `<tag><n>b` on the bridge.
+  const tag = `evc${process.pid % 10_000}`;
+  const linkOf = (h: Host) => `${tag}${HOSTS.indexOf(h)}`;
+  const harnessLink = `${tag}h`;
   const forwarders: ChildProcess[] = [];
   const destroySync = () => {
     for (const f of forwarders) { try { f.kill('SIGKILL'); } catch { /* gone */ } }
-    try { ip('link', 'del', `${p}h0`); } catch { /* gone */ }
+    try { ip('link', 'del', harnessLink); } catch { /* gone */ }
     for (const ns of made.reverse()) { try { ip('netns', 'del', ns); } catch { /* gone */ } }
     made.length = 0;
   };
@@ -54,20 +58,19 @@ export async function createTopology(wantNetns: boolean, _dir: string): Promise<
     ip('-n', hub, 'link', 'set', 'br0', 'up');
     const plug = (name: string, peerNs: string | null, address: string) => {
       // veth: `<name>` in the host (or here), `<name>-hub` on the bridge.
-      ip('link', 'add', name, 'type', 'veth', 'peer', 'name', `${name}-hub`);
-      ip('link', 'set', `${name}-hub`, 'netns', hub);
-      ip('-n', hub, 'link', 'set', `${name}-hub`, 'master', 'br0');
-      ip('-n', hub, 'link', 'set', `${name}-hub`, 'up');
+      ip('link', 'add', name, 'type', 'veth', 'peer', 'name', `${name}b`);
+      ip('link', 'set', `${name}b`, 'netns', hub);
+      ip('-n', hub, 'link', 'set', `${name}b`, 'master', 'br0');
+      ip('-n', hub, 'link', 'set', `${name}b`, 'up');
       if (peerNs) { ip('link', 'set', name, 'netns', peerNs); ip('-n', peerNs, 'addr', 'add', `${address}/24`, 'dev', name); ip('-n', peerNs, 'link', 'set', name, 'up'); ip('-n', peerNs, 'link', 'set', 'lo', 'up'); }
       else { ip('addr', 'add', `${address}/24`, 'dev', name); ip('link', 'set', name, 'up'); }
     };
-    for (const h of HOSTS) plug(`${p.slice(0, 6)}${h}`.slice(0, 14), `${p}${h}`, addr[h]);
-    plug(`${p}h0`.slice(0, 14), null, addr.harness);
+    for (const h of HOSTS) plug(linkOf(h), `${p}${h}`, addr[h]);
+    plug(harnessLink, null, addr.harness);
   } catch (err) {
     destroySync();
     throw new Error(`could not build the network namespaces: ${(err as Error).message}`);
   }
-  const linkOf = (h: Host) => `${p.slice(0, 6)}${h}`.slice(0, 14);
   const socat = (ns: string, listen: string, target: string) => {
     const c = spawn('ip', ['netns', 'exec', ns, 'socat', `TCP-LISTEN:${listen},fork,reuseaddr`, `TCP:${target}`], { stdio: 'ignore', detached: false });
     forwarders.push(c);
@@ -88,8 +91,8 @@ export async function createTopology(wantNetns: boolean, _dir: string): Promise<
       await new Promise((r) => setTimeout(r, 500));
       return bootstrap;
     },
-    async cut(link) { ip('-n', hub, 'link', 'set', `${linkOf(link as Host)}-hub`, 'down'); },
-    async restore(link) { ip('-n', hub, 'link', 'set', `${linkOf(link as Host)}-hub`, 'up'); },
+    async cut(link) { ip('-n', hub, 'link', 'set', `${linkOf(link as Host)}b`, 'down'); },
+    async restore(link) { ip('-n', hub, 'link', 'set', `${linkOf(link as Host)}b`, 'up'); },
     async destroy() { destroySync(); },
     destroySync,
   };

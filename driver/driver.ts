@@ -159,6 +159,14 @@ export function createDriver(o: DriverOptions): Driver {
       if (closed) return;
       // Leaving (SIGTERM, quit) must not leave a supply nobody follows: STOP the session and wait
       // (bounded) for its end and ticket. A crash (SIGKILL) cannot do this; the restart takes the session back.
+      // A request still unanswered may yet start a supply: wait for its answer (bounded), and withdraw it if none comes.
+      const leaveBy = Date.now() + o.requestTimeoutMs;
+      while (state.current?.phase === 'waiting' && !state.current.cancelled && Date.now() < leaveBy) await new Promise((r) => setTimeout(r, 50));
+      const w = state.current;
+      if (w?.phase === 'waiting') {
+        o.out(`${id} ${w.cpId} CANCEL (driver leaving)`);
+        await send({ request_id: `${w.requestId}-cancel`, action: 'CANCEL', cancels: w.requestId, cp_id: w.cpId });
+      }
       const c = state.current;
       if (c && c.phase !== 'waiting' && c.sessionId) {
         const ended = new Promise<void>((r) => { const prev = onFinished; onFinished = (x) => { prev?.(x); r(); }; });

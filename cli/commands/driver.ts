@@ -53,7 +53,7 @@ export default function register(program: Command): void {
     const summarise = () => { const s = driver.summary(); if (s !== lastSummary) { lastSummary = s; out(s); } };
     let http: { close: () => Promise<void> } | undefined;
     // Closers run last-first: summary, then HTTP, then the bus.
-    onShutdown(log, [() => driver.close(), () => http?.close(), summarise], 2 * o.requestTimeoutMs + 5_000); // close() stops a running session and waits for its end
+    onShutdown(log, [() => driver.close(), () => http?.close(), summarise], 3 * o.requestTimeoutMs + 5_000); // close() waits for an answer, stops a running session and waits for its end
 
     if (file) {
       for (const bad of file.invalid) out(`${id} ${o.requests} line ${bad.line}: ${bad.reason}: ${JSON.stringify(bad.text)} (skipped)`);
