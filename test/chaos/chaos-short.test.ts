@@ -17,13 +17,13 @@ const runs: Array<{ bus: string; args: string[] }> = [
 ];
 
 describe('chaos harness, short seeded schedules', () => {
+  // Logs of a failed run are kept (the summary names their folder); a clean run's are removed.
   const dirs: string[] = [];
   afterAll(async () => { await Promise.all(dirs.map((d) => fs.rm(d, { recursive: true, force: true }))); });
 
   for (const r of runs) {
     it(`${r.bus} bus: every invariant holds under the schedule (zero violations)`, async () => {
       const dir = await fs.mkdtemp(path.join(os.tmpdir(), `chaos-ci-${r.bus}-`));
-      dirs.push(dir);
       const child = spawn(process.execPath, [path.join(REPO_ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs'), 'chaos/run.ts', ...r.args, '--dir', dir], {
         cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'],
       });
@@ -36,6 +36,7 @@ describe('chaos harness, short seeded schedules', () => {
       expect(summary).toMatch(/faults injected: [1-9]/);
       expect(summary).toMatch(/violations: 0\n/);
       expect(code, summary).toBe(0);
+      dirs.push(dir);
     }, 300_000);
   }
 });
