@@ -165,7 +165,8 @@ export function createDriver(o: DriverOptions): Driver {
       const w = state.current;
       if (w?.phase === 'waiting') {
         o.out(`${id} ${w.cpId} CANCEL (driver leaving)`);
-        await send({ request_id: `${w.requestId}-cancel`, action: 'CANCEL', cancels: w.requestId, cp_id: w.cpId });
+        // Bounded: a paused broker must not hold the exit up.
+        await Promise.race([send({ request_id: `${w.requestId}-cancel`, action: 'CANCEL', cancels: w.requestId, cp_id: w.cpId }), new Promise((r) => setTimeout(r, 2_000).unref())]);
       }
       const c = state.current;
       if (c && c.phase !== 'waiting' && c.sessionId) {
