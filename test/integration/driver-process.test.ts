@@ -208,6 +208,23 @@ describe('evcharging driver (real process, real gateway bus, test responder as c
     expect(out.filter((l) => l.startsWith(`${id} ${cp} COMPLETED`))).toHaveLength(1);
   });
 
+  it('SIGTERM while charging: the leaving driver stops its session and prints the ticket before exiting 0', async () => {
+    const cp = uniq('CP-Q');
+    const rsp = await startTestResponder(net0.mqttUrl, () => 'endless');
+    closers.push(rsp.close);
+    const id = uniq('driver-quit');
+    const d = driver(id, ['--requests', await requestFile([cp]), '--request-timeout-ms', '5000']);
+    await d.waitForLine((l) => l.startsWith(`${id} ${cp} IN_PROGRESS`), 30_000);
+    d.child.kill('SIGTERM');
+    expect(await d.exited).toEqual({ code: 0, signal: null });
+    expect(rsp.requests.filter((r) => r.driver_id === id).map((r) => r.action)).toEqual(['QUERY', 'REQUEST', 'STOP']);
+    expect(rsp.sessions.has(id)).toBe(false);
+    const out = stdoutLines(d);
+    expect(out).toContain(`${id} ${cp} STOP (driver leaving)`);
+    expect(out.some((l) => l.startsWith(`${id} ${cp} COMPLETED`))).toBe(true);
+    expect(out.at(-1)).toMatch(new RegExp(`^${id} summary: 1 session `));
+  });
+
   it('many requests in one run: no abort-listener leak (MaxListenersExceededWarning)', async () => {
     const cp = uniq('CP-NO');
     const rsp = await startTestResponder(net0.mqttUrl, () => 'reject');
