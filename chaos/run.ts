@@ -176,6 +176,7 @@ export async function runChaos(o: ChaosOptions, out: (s: string) => void = (s) =
     await startAll('monitor');
     note('network starting: waiting for every CP to be ACTIVATED at central');
     await waitFor(async () => {
+      if (deaths.length) throw new Error(`${deaths.map((d) => `${d.name} (${d.how})`).join(', ')} ended during start-up; see ${path.join(dir, 'logs')}`);
       const cps = await centralCps(centralUrl(s));
       return cpIds.every((id) => cps.get(id) === 'ACTIVATED');
     }, 90_000, 'every CP ACTIVATED at central');
@@ -304,7 +305,7 @@ export async function runChaos(o: ChaosOptions, out: (s: string) => void = (s) =
 async function waitFor(probe: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    try { if (await probe()) return; } catch { /* not yet */ }
+    try { if (await probe()) return; } catch (err) { if (/ended during start-up/.test((err as Error).message)) throw err; /* else: not yet */ }
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(250);
   }
