@@ -78,7 +78,13 @@ export class KafkaBus implements Bus {
     const groups = new Map<string, Sub[]>();
     for (const s of this.subs) groups.set(s.opts.group, [...(groups.get(s.opts.group) ?? []), s]);
     if (groups.size) this.consumerState = 'connecting';
-    for (const [group, subs] of groups) {
+    for (const [baseGroup, subs] of groups) {
+      const topics = [...new Set(subs.map((s) => s.topic))];
+      const generation = subs.some((s) => s.opts.perInstance)
+        ? await retryWithBackoff(() => this.nextGeneration(baseGroup, topics), { signal: this.abort.signal, onWaiting })
+        : undefined;
+      const group = generation?.groupId ?? baseGroup;
+      if (generation) this.log.info({ group, resume_partitions: generation.resume.length }, 'kafka consumer joins a fresh group generation');
       // A member killed with SIGKILL holds its partitions until its session times out, and a
       // restarted central reads nothing until then: 10 s instead of kafkajs's 30 s/60 s defaults
       // (brokers allow 6 s at least). A short fetch wait keeps each hop quick on brokers that
@@ -100,7 +106,13 @@ export class KafkaBus implements Bus {
         if (this.consumerState !== 'connecting') this.log.warn({ group, err: errText(e.payload.error) }, 'kafka consumer restarting');
         this.consumerState = 'connecting';
       });
+      let resumed = !generation?.resume.length;
       consumer.on(consumer.events.GROUP_JOIN, () => {
+        // Emitted synchronously before the first fetch: the seeks apply (and are committed) before any message is read.
+        if (!resumed) {
+          resumed = true;
+          for (const r of generation!.resume) consumer.seek(r);
+        }
         if (this.consumerState === 'connecting' && this.rejoin) this.log.info({ group }, 'kafka consumer rejoined its group');
         this.consumerState = 'connected';
         this.rejoin = true;
@@ -112,6 +124,36 @@ export class KafkaBus implements Bus {
       });
     }
     if (groups.size && this.consumerState === 'connecting') this.consumerState = 'connecting';
+  }
+
+  /**
+   * The first unused generation of `base` (`base.0`, `base.1`, …: used = it committed an offset)
+   * and the offsets its predecessor committed (the plain `base` group's before generation 0).
+   * Found by galloping then bisecting, so a long crash loop costs a few offset fetches.
+   */
+  private async nextGeneration(base: string, topics: string[]): Promise<{ groupId: string; resume: Array<{ topic: string; partition: number; offset: string }> }> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      const offsetsOf = async (groupId: string) => {
+        const out: Array<{ topic: string; partition: number; offset: string }> = [];
+        let res: Awaited<ReturnType<typeof admin.fetchOffsets>>;
+        try { res = await admin.fetchOffsets({ groupId, topics }); } catch { return out; } // topics not created yet: nothing committed
+        for (const t of res) for (const p of t.partitions) if (Number(p.offset) >= 0) out.push({ topic: t.topic, partition: p.partition, offset: p.offset });
+        return out;
+      };
+      const name = (n: number) => `${base}.${n}`;
+      const used = async (n: number) => (await offsetsOf(name(n))).length > 0;
+      let next = 0;
+      if (await used(0)) {
+        let lo = 0; next = 1;
+        while (await used(next)) { lo = next; next *= 2; }
+        while (next - lo > 1) { const mid = (lo + next) >> 1; if (await used(mid)) lo = mid; else next = mid; }
+      }
+      return { groupId: name(next), resume: await offsetsOf(next === 0 ? base : name(next - 1)) };
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
   }
 
   async publish<T extends BusTopic>(topic: T, key: string, value: BusMessage<T>): Promise<void> {

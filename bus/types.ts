@@ -20,6 +20,13 @@ export interface SubscribeOptions {
   key?: string;
   /** kafka: a group with no committed offset starts at the earliest message (default: the latest). Embedded: no effect. */
   fromBeginning?: boolean;
+  /**
+   * kafka: one process alone consumes this group, and its restart must not wait for its killed
+   * predecessor's session to time out (kafkajs has no static membership). Each start joins a fresh
+   * generation `<group>.<n>` and resumes at the offsets the previous generation committed, so
+   * nothing committed is skipped and what was not committed is delivered again. Embedded: no effect.
+   */
+  perInstance?: boolean;
 }
 
 export interface BusHealth {

@@ -61,7 +61,8 @@ export async function startCentral(o: CentralOptions): Promise<RunningCentral> {
     monitorTimeoutMs: o.monitorTimeoutMs, endGraceMs: o.endGraceMs, startConfirmMs: o.startConfirmMs, maxCps: o.maxCps, ...o.rules,
     busUp: () => bus.health().consumer === 'connected',
   });
-  const group = { group: CENTRAL_GROUP };
+  // perInstance: a restarted central on Kafka serves at once instead of waiting for its killed predecessor's session to time out.
+  const group = { group: CENTRAL_GROUP, perInstance: true };
   // Kafka commits a message's offset when its handler resolves: resolve only once what it changed
   // is on disk, so a crash redelivers it. The embedded adapter acknowledges when the handler
   // resolves too, but waiting for the fsync there would read one message per fsync (the MQTT

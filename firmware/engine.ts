@@ -169,7 +169,7 @@ export function createEngine(o: EngineOptions): Engine {
     else {
       switch (msg.command) {
         case 'START_SUPPLY':
-          reason = msg.session_id ? apply({ type: 'START_SUPPLY', session_id: msg.session_id, driver_id: msg.driver_id }, now) : 'START_SUPPLY needs a session_id';
+          reason = msg.session_id ? apply({ type: 'START_SUPPLY', session_id: msg.session_id, driver_id: msg.driver_id, expires_at: msg.expires_at }, now) : 'START_SUPPLY needs a session_id';
           break;
         case 'STOP_SUPPLY':
           if (msg.session_id && ctx.session && msg.session_id !== ctx.session.session_id) reason = `session ${msg.session_id} is not the active session`;

@@ -54,7 +54,7 @@ export default function register(program: Command): void {
     const summarise = () => { const s = driver.summary(); if (s !== lastSummary) { lastSummary = s; out(s); } };
     let http: { close: () => Promise<void> } | undefined;
     // Closers run last-first: summary, then HTTP, then the bus.
-    onShutdown(log, [() => driver.close(), () => http?.close(), summarise]);
+    onShutdown(log, [() => driver.close(), () => http?.close(), summarise], 3 * o.requestTimeoutMs + 5_000); // close() waits for an answer, stops a running session and waits for its end
 
     if (file) {
       for (const bad of file.invalid) out(`${id} ${o.requests} line ${bad.line}: ${bad.reason}: ${JSON.stringify(bad.text)} (skipped)`);
@@ -80,6 +80,7 @@ export default function register(program: Command): void {
     if (file) {
       const runs = file.requests.map((r) => driver.submit(r.cpId).done);
       await Promise.all(runs);
+      await driver.idle(); // a session taken back on start-up is followed to its end, even with an empty file
     } else if (interactive) {
       const { runInteractive } = await import('../../driver/interactive.js');
       await runInteractive(driver, out);

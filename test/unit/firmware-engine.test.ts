@@ -112,6 +112,20 @@ describe('firmware engine (in-memory link, fake clock)', () => {
     expect(engine.counters.rejected).toBe(3);
   });
 
+  it('a START past its expires_at is refused with the reason and starts no supply', async () => {
+    const { link, engine, advance, cmd, now } = await connected();
+    engine.command(cmd('START_SUPPLY', { session_id: 'S-LATE', expires_at: now() - 5_000 }));
+    advance(100);
+    const acks = link.on('ack').map((a) => CommandAckMsg.parse(a.msg));
+    expect(acks).toEqual([expect.objectContaining({ command: 'START_SUPPLY', ok: false, state: 'ACTIVATED' })]);
+    expect(acks[0]!.reason).toMatch(/^START expired \d+ ms ago$/);
+    expect(engine.state).toBe('ACTIVATED');
+    expect(link.on('telemetry')).toHaveLength(0);
+    engine.command(cmd('START_SUPPLY', { session_id: 'S-OK', expires_at: now() + 60_000 }));
+    advance(100);
+    expect(engine.state).toBe('SUPPLYING');
+  });
+
   it('a full session: vehicle full ends it with metered kWh and EUR = kWh x price', async () => {
     // ac-22kw: 60 kWh battery from 20% to 90% = 42 kWh; x600 so it takes seconds of fake time
     const { link, engine, advance, cmd } = await connected({ speed: 600 });
