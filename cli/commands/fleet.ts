@@ -1,10 +1,10 @@
 import os from 'node:os';
 import type { Command } from 'commander';
-import { opt, parsePort, parsePositiveInt, parsePositiveNumber, parseNonNegNumber, parseUrl, ConfigError } from '../options.js';
+import { addEnvAliases, GATEWAY_ALIASES, gatewayFromEnv, opt, parsePort, parsePositiveInt, parsePositiveNumber, parseNonNegNumber, parseUrl, ConfigError } from '../options.js';
 
 /** `evcharging fleet`: many simulated CPs in one process, each with its own MQTT connection and health port. */
 export default function register(program: Command): void {
-  program.command('fleet').description('run many simulated CPs in one process, each with its own MQTT connection and health port')
+  const cmd = program.command('fleet').description('run many simulated CPs in one process, each with its own MQTT connection and health port')
     .addOption(opt('--count <n>', 'how many CPs', 'FLEET_COUNT', parsePositiveInt, 100))
     .addOption(opt('--mqtt <url>', 'gateway MQTT URL (the gateway must admit the fleet: dev mode)', 'FLEET_MQTT', parseUrl(['mqtt', 'mqtts']), 'mqtt://localhost:1883'))
     .addOption(opt('--id-prefix <prefix>', 'CP ids are <prefix>0001, <prefix>0002 …', 'FLEET_ID_PREFIX', undefined, 'FLEET-'))
@@ -22,8 +22,9 @@ export default function register(program: Command): void {
     .addOption(opt('--stats-s <s>', 'log a summary (connected, states, CPU, memory) this often', 'FLEET_STATS_S', parsePositiveInt, 10))
     .addOption(opt('--cp-log-level <level>', 'log level of the CPs themselves (the fleet logs its summaries at LOG_LEVEL)', 'FLEET_CP_LOG_LEVEL', undefined, 'warn')
       .choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']))
-    .addOption(opt('--workers <n>', 'processes the fleet runs in (CPs split evenly; default: one per core)', 'FLEET_WORKERS', parsePositiveInt, os.availableParallelism()))
-    .action(async (o) => {
+    .addOption(opt('--workers <n>', 'processes the fleet runs in (CPs split evenly; default: one per core)', 'FLEET_WORKERS', parsePositiveInt, os.availableParallelism()));
+  addEnvAliases(cmd, GATEWAY_ALIASES, (a) => gatewayFromEnv(a, 'mqtt'));
+  cmd.action(async (o) => {
       if (o.healthBasePort && o.healthBasePort + o.count - 1 > 65535) throw new ConfigError(`--health-base-port ${o.healthBasePort} + --count ${o.count} goes past port 65535`);
       if (o.workers > 256) throw new ConfigError('--workers: at most 256');
       const { createLogger } = await import('../../lib/log.js');
