@@ -4,7 +4,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/deploy/**/*.deploy.ts'],
-    testTimeout: 420_000,
+    testTimeout: 900_000,
     hookTimeout: 120_000,
     fileParallelism: false,
     reporters: ['default'],
