@@ -90,8 +90,8 @@ npm_relay() {
   local sock="$DOCK_RUN/npm-relay.sock"
   if [ -f "$DOCK_RUN/relay.pids" ]; then return; fi
   rm -f "$sock"
-  setsid socat UNIX-LISTEN:"$sock",fork,mode=600 TCP:"$REGISTRY_HOST":443 </dev/null >/dev/null 2>&1 & echo $! >>"$DOCK_RUN/relay.pids"
-  in_dock setsid socat TCP-LISTEN:443,bind="$DOCK_BRIDGE_IP",fork,reuseaddr UNIX-CONNECT:"$sock" </dev/null >/dev/null 2>&1 & echo $! >>"$DOCK_RUN/relay.pids"
+  socat UNIX-LISTEN:"$sock",fork,mode=600 TCP:"$REGISTRY_HOST":443 </dev/null >/dev/null 2>&1 & echo $! >>"$DOCK_RUN/relay.pids"
+  in_dock socat TCP-LISTEN:443,bind="$DOCK_BRIDGE_IP",fork,reuseaddr UNIX-CONNECT:"$sock" </dev/null >/dev/null 2>&1 & echo $! >>"$DOCK_RUN/relay.pids"
   export REGISTRY_HOST
 }
 
