@@ -24,7 +24,7 @@ in_dock() { nsenter --net="/run/netns/$DOCK_NS" "$@"; }
 docker_up() {
   mkdir -p "$EVCI_CACHE" "$DOCK_RUN" "$DOCKER_CONFIG"
   if docker info >/dev/null 2>&1; then log "dockerd already up"; return; fi
-  ip netns list | grep -qx "$DOCK_NS" || ip netns add "$DOCK_NS"
+  [ -e "/run/netns/$DOCK_NS" ] || ip netns add "$DOCK_NS"
   in_dock ip link set lo up
   # In its own namespace, dockerd's bridge and iptables rules never touch the host's.
   in_dock setsid dockerd --data-root "$DOCK_DATA" --exec-root "$DOCK_RUN/exec" -H "$DOCKER_HOST" \
@@ -84,6 +84,7 @@ compose_v2() {
 }
 
 npm_relay() {
+  # (nsenter run directly, not through in_dock: a backgrounded function is a subshell, and $! would be its pid.)
   # Builds run `npm ci`: the registry's host resolves (--add-host) to the bridge address, where a
   # relay in the daemon's namespace forwards over a UNIX socket to the registry from this one.
   REGISTRY_HOST="$(node -e 'console.log(new URL(process.argv[1]).hostname)' "$(npm config get registry)")"
@@ -91,7 +92,7 @@ npm_relay() {
   if [ -f "$DOCK_RUN/relay.pids" ]; then return; fi
   rm -f "$sock"
   socat UNIX-LISTEN:"$sock",fork,mode=600 TCP:"$REGISTRY_HOST":443 </dev/null >/dev/null 2>&1 & echo $! >>"$DOCK_RUN/relay.pids"
-  in_dock socat TCP-LISTEN:443,bind="$DOCK_BRIDGE_IP",fork,reuseaddr UNIX-CONNECT:"$sock" </dev/null >/dev/null 2>&1 & echo $! >>"$DOCK_RUN/relay.pids"
+  nsenter --net="/run/netns/$DOCK_NS" socat TCP-LISTEN:443,bind="$DOCK_BRIDGE_IP",fork,reuseaddr UNIX-CONNECT:"$sock" </dev/null >/dev/null 2>&1 & echo $! >>"$DOCK_RUN/relay.pids"
   export REGISTRY_HOST
 }
 

@@ -105,6 +105,7 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
     },
     onOutage: (down) => { metrics.kafkaUp.set(down ? 0 : 1); if (down) metrics.kafkaOutages.inc(); },
     stallMs: o.kafkaStallMs,
+    where: () => ({ kafka: o.kafka!.kafkaBootstrap, ...(kafkaBus.health().problem ? { problem: kafkaBus.health().problem } : {}) }),
   });
 
   const toBus = (topic: BusTopic, key: string, value: Buffer) => {
