@@ -6,6 +6,7 @@ import { errText } from '../lib/log.js';
 import { encode, type BusMessage, type BusTopic } from '../protocol/index.js';
 import type { Bus, BusConfig, BusHandler, BusHealth, SubscribeOptions } from './types.js';
 import { checkOutgoing, deliver, type Sub } from './validate.js';
+import { advertisedProblem, probeAdvertised, type ProbeOptions } from './kafka-probe.js';
 
 /**
  * kafkajs log lines go to pino at debug, one line without stack traces. kafkajs logs every failed
@@ -35,6 +36,12 @@ export class KafkaBus implements Bus {
   private rejoin = false;
   /** The last error kafkajs reported, for the one "not reachable" line. */
   private lastError?: string;
+  private advertised: NonNullable<BusHealth['advertised']> = 'unknown';
+  private problem?: string;
+  private firstVerdict!: () => void;
+  /** Settles once the probe of the advertised brokers has a verdict (or gave up waiting). */
+  private readonly probed = new Promise<void>((r) => { this.firstVerdict = r; });
+  private readonly probeOptions?: ProbeOptions;
   private readyResolve!: () => void;
   /** Resolves when the producer is connected (after `start`). */
   readonly ready = new Promise<void>((r) => { this.readyResolve = r; });
@@ -54,6 +61,8 @@ export class KafkaBus implements Bus {
     });
     // The default partitioner, named so kafkajs does not warn about its v2 change: key → partition murmur2, as Java clients.
     this.producer = this.kafka.producer({ allowAutoTopicCreation: true, createPartitioner: Partitioners.DefaultPartitioner });
+    // SASL listeners refuse an unauthenticated Metadata request: no probe there.
+    if (!k.sasl) this.probeOptions = { ssl: k.ssl ? (k.sslCaFile ? { ca: [fs.readFileSync(k.sslCaFile, 'utf8')] } : true) : false, timeoutMs: 3_000 };
     this.producer.on(this.producer.events.DISCONNECT, () => { this.producerState = 'disconnected'; });
   }
 
@@ -61,7 +70,30 @@ export class KafkaBus implements Bus {
     this.subs.push({ topic, handler: handler as unknown as BusHandler<BusTopic>, opts });
   }
 
+  /**
+   * Until every advertised broker answers: one error line naming the address Kafka advertised and
+   * the setting that fixes it, then a re-check every 5 s (and one line when it is fixed).
+   */
+  private async watchAdvertised(): Promise<void> {
+    if (!this.probeOptions) { this.firstVerdict(); return; }
+    while (!this.abort.signal.aborted) {
+      const r = await probeAdvertised(this.brokers, this.probeOptions);
+      if (r.ok) {
+        if (this.advertised === 'unreachable') this.log.info({ brokers: r.brokers.map((b) => `${b.host}:${b.port}`) }, 'kafka advertised brokers reachable now');
+        this.advertised = 'ok'; this.problem = undefined; this.firstVerdict();
+        return;
+      }
+      if (r.stage === 'advertised') {
+        const line = advertisedProblem(r);
+        if (this.problem !== line) this.log.error({ bootstrap: r.bootstrap, advertised: r.brokers.map((b) => `${b.host}:${b.port}`), fix: 'KAFKA_ADVERTISED_HOST' }, line);
+        this.advertised = 'unreachable'; this.problem = line; this.firstVerdict();
+      }
+      await new Promise((res) => setTimeout(res, r.stage === 'bootstrap' ? 1_000 : 5_000).unref());
+    }
+  }
+
   async start(): Promise<void> {
+    void this.watchAdvertised().catch((err) => { this.log.debug({ err: errText(err) }, 'advertised-broker probe failed'); this.firstVerdict(); });
     let warned = false;
     const onWaiting = (err: unknown) => {
       if (!warned) { warned = true; this.log.warn({ err: errText(err) }, 'kafka not reachable yet, retrying with backoff'); }
@@ -73,7 +105,10 @@ export class KafkaBus implements Bus {
       await retryWithBackoff(() => this.producer.connect(), { signal: this.abort.signal, onWaiting });
     } finally { clearTimeout(slow); }
     this.producerState = 'connected';
-    if (warned) this.log.info({ brokers: this.brokers }, 'kafka reachable, connected');
+    // "connected" only when it is true: the bootstrap answering is not enough if the brokers it
+    // advertises cannot be reached (the probe has said so in its own line by then).
+    await Promise.race([this.probed, new Promise((r) => setTimeout(r, 8_000).unref())]);
+    if (warned && this.advertised !== 'unreachable') this.log.info({ brokers: this.brokers }, 'kafka reachable, connected');
     this.readyResolve();
     const groups = new Map<string, Sub[]>();
     for (const s of this.subs) groups.set(s.opts.group, [...(groups.get(s.opts.group) ?? []), s]);
@@ -174,7 +209,9 @@ export class KafkaBus implements Bus {
     this.counts.published += entries.length;
   }
 
-  health(): BusHealth { return { producer: this.producerState, consumer: this.consumerState }; }
+  health(): BusHealth {
+    return { producer: this.producerState, consumer: this.consumerState, advertised: this.advertised, ...(this.problem ? { problem: this.problem } : {}) };
+  }
   stats() { return { ...this.counts }; }
 
   async close(): Promise<void> {

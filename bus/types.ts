@@ -32,6 +32,15 @@ export interface SubscribeOptions {
 export interface BusHealth {
   producer: 'connected' | 'connecting' | 'disconnected';
   consumer: 'connected' | 'connecting' | 'disconnected' | 'idle';
+  /** kafka: are the brokers Kafka advertises reachable from here (bus/kafka-probe.ts)? */
+  advertised?: 'ok' | 'unreachable' | 'unknown';
+  /** kafka: the one-line reason when they are not. */
+  problem?: string;
+}
+
+/** The bus carries messages both ways: what /health reports as up (503 otherwise). */
+export function busUp(h: BusHealth): boolean {
+  return h.producer === 'connected' && (h.consumer === 'connected' || h.consumer === 'idle') && h.advertised !== 'unreachable';
 }
 
 export interface Bus {

@@ -123,7 +123,7 @@ export function createDriver(o: DriverOptions): Driver {
       let said = false;
       while (o.bus.health().consumer !== 'connected' && !closed) {
         if (!said && Date.now() - began > 3_000) { said = true; o.log.info({ driver_id: id }, 'waiting for the updates consumer to join its group (up to 30 s)'); }
-        if (Date.now() - began > 30_000) { o.log.warn({ driver_id: id }, 'updates consumer has not joined after 30 s (does driver.updates exist yet?), going on'); break; }
+        if (Date.now() - began > 30_000) { const problem = o.bus.health().problem; o.log.warn({ driver_id: id }, `updates consumer has not joined after 30 s (${problem ?? 'does driver.updates exist yet?'}), going on`); break; }
         await new Promise((r) => setTimeout(r, 100));
       }
       timer = setInterval(() => apply(onTick(state, Date.now(), limits)), o.tickMs ?? 200);

@@ -15,7 +15,8 @@ import { ForwardBuffer } from './forward-buffer.js';
 import { startForwarder } from './kafka-forwarder.js';
 import { createGatewayMetrics } from './metrics.js';
 import { KafkaBus } from '../bus/kafka.js';
-import type { BusConfig } from '../bus/types.js';
+import { busUp, type BusConfig } from '../bus/types.js';
+import { reachableUrls } from '../lib/addresses.js';
 import type { CpPort } from './ocpp/port.js';
 import { attachOcpp, type OcppGatewayOptions } from './ocpp/server.js';
 
@@ -108,6 +109,7 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
     },
     onOutage: (down) => { metrics.kafkaUp.set(down ? 0 : 1); if (down) metrics.kafkaOutages.inc(); },
     stallMs: o.kafkaStallMs,
+    where: () => ({ kafka: o.kafka!.kafkaBootstrap, ...(kafkaBus.health().problem ? { problem: kafkaBus.health().problem } : {}) }),
   });
 
   const toBus = (topic: BusTopic, key: string, value: Buffer, done?: () => void) => {
@@ -227,10 +229,15 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
     await new Promise<void>((res, rej) => { tlsServer!.once('error', rej); tlsServer!.listen(o.tls!.port, o.host, () => res()); });
   }
   const http = Fastify({ logger: false });
-  http.get('/health', async () => ({
-    status: 'ok', bus: kafkaBus ? 'kafka' : 'embedded', kafka: kafkaBus?.health(), kafka_up: forwarder ? !forwarder.down && kafkaBus!.health().producer === 'connected' : undefined,
-    buffered: buffer.size, shed: buffer.shed, clients: broker.connectedClients, ...(ocpp ? { ocpp_clients: ocpp.clients() } : {}),
-  }));
+  // 503 while Kafka is down or unreachable as advertised (same body): a compose healthcheck then means "forwarding".
+  http.get('/health', async (_req, reply) => {
+    const kafkaUp = forwarder ? !forwarder.down && busUp(kafkaBus!.health()) : undefined;
+    if (kafkaUp === false) void reply.code(503);
+    return {
+      status: 'ok', bus: kafkaBus ? 'kafka' : 'embedded', kafka: kafkaBus?.health(), kafka_up: kafkaUp,
+      buffered: buffer.size, shed: buffer.shed, clients: broker.connectedClients, ...(ocpp ? { ocpp_clients: ocpp.clients() } : {}),
+    };
+  });
   http.get('/metrics', async (_req, reply) => {
     metrics.kafkaInvalid.set(kafkaBus?.stats().invalid ?? 0);
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
@@ -244,7 +251,10 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
     tlsPort: tlsServer ? (tlsServer.address() as net.AddressInfo).port : undefined,
     ocppPort: ocpp?.port, ocppTlsPort: ocpp?.tlsPort,
   };
-  log.info({ ...ports, mode: o.credentials ? 'auth' : 'dev', bus: kafkaBus ? 'kafka' : 'embedded' }, 'gateway listening');
+  log.info({
+    ...ports, mode: o.credentials ? 'auth' : 'dev', bus: kafkaBus ? 'kafka' : 'embedded',
+    mqtt: reachableUrls('mqtt', o.host, ports.mqttPort), health: reachableUrls('http', o.host, ports.httpPort, '/health'),
+  }, 'gateway listening');
   if (!o.credentials) log.warn('DEV MODE: every client is admitted without credentials and ACLs are off; never use this in production');
 
   return {
@@ -257,9 +267,10 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
       mqttServer.close(); tlsServer?.close();
       if (forwarder) {
         // Nothing new comes in now: give Kafka a moment to take what is held, and say what could not be delivered.
+        const held = buffer.size;
         const left = await forwarder.drain(o.drainMs ?? 2_000);
         if (left) log.warn({ undelivered: left }, 'stopping with messages not delivered to Kafka');
-        else log.info('buffer flushed to Kafka');
+        else if (held) log.info({ delivered: held }, 'buffer flushed to Kafka'); // only when there was something to flush
         forwarder.close();
       }
       await kafkaBus?.close();

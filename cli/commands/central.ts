@@ -11,7 +11,7 @@ interface CentralCliOptions extends BusOptionValues {
 export default function register(program: Command): void {
   const cmd = program.command('central')
     .description('run the central controller: registry, authorization, sessions and tickets, HTTP API and live dashboard')
-    .addOption(opt('--host <host>', 'HTTP listen address', 'CENTRAL_HOST', undefined, '0.0.0.0'))
+    .addOption(opt('--host <host>', 'HTTP listen address (CENTRAL_HOST is where others find central, not this)', 'CENTRAL_BIND', undefined, '0.0.0.0'))
     .addOption(opt('--port <port>', 'HTTP port (API and dashboard)', 'CENTRAL_PORT', parsePort, 8000))
     .addOption(opt('--data-dir <dir>', 'where the journal and snapshot live', 'CENTRAL_DATA_DIR', undefined, './data/central'))
     .addOption(opt('--admin-token <token>', 'bearer token for admin actions (none: a dev token is generated and printed)', 'CENTRAL_ADMIN_TOKEN'))
@@ -26,7 +26,7 @@ export default function register(program: Command): void {
     .addOption(opt('--driver-rate <n>', 'requests per second a driver may send in the long run', 'CENTRAL_DRIVER_RATE', parsePositiveInt, 10));
   addBusOptions(cmd).action(async (o: CentralCliOptions) => {
     if (o.adminToken !== undefined && !/^\S{8,256}$/.test(o.adminToken)) throw new ConfigError('--admin-token (CENTRAL_ADMIN_TOKEN) must be 8-256 characters without spaces');
-    if (!o.host.trim()) throw new ConfigError('--host (CENTRAL_HOST) must not be empty');
+    if (!o.host.trim()) throw new ConfigError('--host (CENTRAL_BIND) must not be empty');
     if (!o.dataDir.trim()) throw new ConfigError('--data-dir (CENTRAL_DATA_DIR) must not be empty');
     const bus = busConfigFrom(o, 'evcharging-central');
     const { readCpFile, CpFileError } = await import('../../central/cp-file.js');

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { ConfigError, opt, parseId, parseNonNegNumber, parsePort, parsePositiveInt, parsePositiveNumber, parseUrl } from '../options.js';
+import { addEnvAliases, ConfigError, GATEWAY_ALIASES, gatewayFromEnv, opt, parseId, parseNonNegNumber, parsePort, parsePositiveInt, parsePositiveNumber, parseUrl } from '../options.js';
 
 interface CpCliOptions {
   id?: string; healthPort?: number; healthHost: string; mqtt: string; profile: string;
@@ -9,7 +9,7 @@ interface CpCliOptions {
 
 /** `evcharging cp`: one charging-point engine (firmware loop, HAL, health port, MQTT link). */
 export default function register(program: Command): void {
-  program.command('cp')
+  const cmd = program.command('cp')
     .description('run one charging-point engine (firmware loop, HAL, health port, MQTT)')
     .addOption(opt('--id <id>', 'CP id (also its MQTT username and client id)', 'CP_ENGINE_ID', parseId))
     .addOption(opt('--health-port <port>', 'TCP health port (PING/STATUS/FAULT/REPAIR)', 'CP_ENGINE_HEALTH_PORT', parsePort))
@@ -25,9 +25,12 @@ export default function register(program: Command): void {
     .addOption(opt('--ocpp-version <v>', 'OCPP version to speak', 'CP_ENGINE_OCPP_VERSION', undefined, '1.6').choices(['1.6', '2.0.1']))
     .addOption(opt('--meter-interval-s <s>', 'OCPP MeterValues period during a transaction', 'CP_ENGINE_METER_INTERVAL_S', parsePositiveInt, 10))
     .addOption(opt('--id-tag <tag>', 'OCPP: the id tag the p key presents for a locally started transaction', 'CP_ENGINE_ID_TAG', undefined, 'LOCAL-TAG'))
-    .addOption(opt('--ocpp-ca <file>', 'CA certificate (PEM) that signed a wss:// central system', 'CP_ENGINE_OCPP_CA'))
-    .action(async (o: CpCliOptions) => {
-      if (!o.id) throw new ConfigError('--id (CP_ENGINE_ID) is required');
+    .addOption(opt('--ocpp-ca <file>', 'CA certificate (PEM) that signed a wss:// central system', 'CP_ENGINE_OCPP_CA'));
+  // The original's names: CP_ENGINE_CP_ID for the id; GATEWAY_HOST (+ GATEWAY_MQTT_PORT) say where the gateway is.
+  addEnvAliases(cmd, [{ env: 'CP_ENGINE_CP_ID', parser: parseId }, ...GATEWAY_ALIASES],
+    (a) => ({ id: a.CP_ENGINE_CP_ID, ...gatewayFromEnv(a, 'mqtt') }));
+  cmd.action(async (o: CpCliOptions) => {
+      if (!o.id) throw new ConfigError('--id (CP_ENGINE_ID or CP_ENGINE_CP_ID) is required');
       if (o.healthPort === undefined) throw new ConfigError('--health-port (CP_ENGINE_HEALTH_PORT) is required');
       const { loadProfile, withOverrides } = await import('../../hw-profiles/profile.js');
       const profile = withOverrides(loadProfile(o.profile), { kw: o.kw, price: o.price });

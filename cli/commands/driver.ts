@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import {
-  addBusOptions, busConfigFrom, ConfigError, opt, parseId, parseNonNegNumber, parsePort, parsePositiveInt, parsePositiveNumber, parseUrl,
+  addBusOptions, addEnvAliases, busConfigFrom, CENTRAL_ALIASES, centralFromEnv, ConfigError, GATEWAY_ALIASES, gatewayFromEnv, opt, parseId, parseNonNegNumber, parsePort, parsePositiveInt, parsePositiveNumber, parseUrl,
   type BusOptionValues,
 } from '../options.js';
 
@@ -20,7 +20,9 @@ export default function register(program: Command): void {
     .addOption(opt('--http <port>', 'serve the driver app (a page at /) and HTTP API on this port (keeps running)', 'DRIVER_HTTP_PORT', parsePort))
     .addOption(opt('--http-host <host>', 'address the driver app listens on', 'DRIVER_HTTP_HOST', undefined, '0.0.0.0'))
     .addOption(opt('--central <url>', "central's HTTP URL (for GET /charging-points)", 'CENTRAL_HTTP_URL', parseUrl(['http', 'https']), 'http://localhost:8000'));
-  addBusOptions(cmd).action(async (o: DriverCliOptions) => {
+  // CENTRAL_HOST/CENTRAL_PORT say where central is; GATEWAY_HOST where the embedded bus is (as on a CP machine).
+  addEnvAliases(addBusOptions(cmd), [...CENTRAL_ALIASES, ...GATEWAY_ALIASES], (a) => ({ ...centralFromEnv(a), ...gatewayFromEnv(a, 'busMqtt') }));
+  cmd.action(async (o: DriverCliOptions) => {
     if (!o.id) throw new ConfigError('--id (DRIVER_ID) is required');
     const interactive = !o.requests && process.stdin.isTTY === true;
     if (!o.requests && !interactive && o.http === undefined) {

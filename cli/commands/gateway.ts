@@ -14,7 +14,7 @@ export default function register(program: Command): void {
   const cmd = program.command('gateway').description('run the edge gateway (MQTT broker, per-CP auth and ACLs, MQTT-bus bridge)');
   cmd
     .addOption(opt('--mqtt-port <port>', 'MQTT TCP port', 'GATEWAY_MQTT_PORT', parsePort, 1883))
-    .addOption(opt('--host <host>', 'address to listen on', 'GATEWAY_HOST', undefined, '0.0.0.0'))
+    .addOption(opt('--host <host>', 'address to listen on (GATEWAY_HOST is where others find the gateway, not this)', 'GATEWAY_BIND', undefined, '0.0.0.0'))
     .addOption(opt('--http-port <port>', 'HTTP port for /health and /metrics', 'GATEWAY_HTTP_PORT', parsePort, 8090))
     .addOption(opt('--tls-port <port>', 'MQTT over TLS port (needs --tls-cert and --tls-key)', 'GATEWAY_TLS_PORT', parsePort))
     .addOption(opt('--tls-cert <file>', 'TLS certificate (PEM)', 'GATEWAY_TLS_CERT'))

@@ -1,5 +1,8 @@
 import type { Command } from 'commander';
-import { ConfigError, opt, parseHostPort, parseId, parsePositiveInt, parseUrl } from '../options.js';
+import {
+  addEnvAliases, CENTRAL_ALIASES, centralFromEnv, ConfigError, opt, parseHostPort, parseId, parseLogLevel, parsePort, parsePositiveInt,
+  parsePositiveNumber, parseUrl,
+} from '../options.js';
 
 interface MonitorCliOptions {
   cp?: string; engine?: { host: string; port: number }; central: string;
@@ -8,7 +11,7 @@ interface MonitorCliOptions {
 
 /** `evcharging monitor`: watches one engine's health port and reports to central. */
 export default function register(program: Command): void {
-  program.command('monitor')
+  const cmd = program.command('monitor')
     .description('watch one engine health port and report heartbeats, faults and recoveries to central')
     .addOption(opt('--cp <id>', 'CP id this monitor watches', 'CP_MONITOR_CP_ID', parseId))
     .addOption(opt('--engine <host:port>', "the engine's TCP health port", 'CP_MONITOR_ENGINE', parseHostPort))
@@ -16,10 +19,26 @@ export default function register(program: Command): void {
     .addOption(opt('--interval-ms <ms>', 'poll (and heartbeat) interval, ms', 'CP_MONITOR_INTERVAL_MS', parsePositiveInt, 1000))
     .addOption(opt('--max-misses <n>', 'consecutive bad polls (no answer, garbage or KO) before a fault is reported', 'CP_MONITOR_MAX_MISSES', parsePositiveInt, 2))
     .addOption(opt('--timeout-ms <ms>', 'poll timeout, ms (below the interval; default 80% of it)', 'CP_MONITOR_TIMEOUT_MS', parsePositiveInt))
-    .addOption(opt('--token <token>', 'bearer token for central (optional)', 'CP_MONITOR_TOKEN'))
-    .action(async (o: MonitorCliOptions) => {
+    .addOption(opt('--token <token>', 'bearer token for central (optional)', 'CP_MONITOR_TOKEN'));
+  // The original's monitor variables: CP_MONITOR_CP_E_HOST/PORT (the engine), CP_MONITOR_CENTRAL_HOST/PORT
+  // or CENTRAL_HOST/PORT (central), CP_MONITOR_HEALTH_INTERVAL (seconds), CP_MONITOR_LOG_LEVEL (INFO …).
+  addEnvAliases(cmd, [
+    ...CENTRAL_ALIASES,
+    { env: 'CP_MONITOR_CENTRAL_HOST' }, { env: 'CP_MONITOR_CENTRAL_PORT', parser: parsePort },
+    { env: 'CP_MONITOR_CP_E_HOST' }, { env: 'CP_MONITOR_CP_E_PORT', parser: parsePort },
+    { env: 'CP_MONITOR_HEALTH_INTERVAL', parser: parsePositiveNumber }, { env: 'CP_MONITOR_LOG_LEVEL', parser: parseLogLevel },
+  ], (a) => {
+    if (a.CP_MONITOR_LOG_LEVEL && process.env.LOG_LEVEL === undefined) process.env.LOG_LEVEL = a.CP_MONITOR_LOG_LEVEL as string;
+    if (a.CP_MONITOR_CP_E_HOST !== undefined && a.CP_MONITOR_CP_E_PORT === undefined) throw new ConfigError('CP_MONITOR_CP_E_HOST needs CP_MONITOR_CP_E_PORT (the engine\'s health port)');
+    return {
+      ...centralFromEnv(a, 'CP_MONITOR_'),
+      engine: a.CP_MONITOR_CP_E_PORT === undefined ? undefined : { host: (a.CP_MONITOR_CP_E_HOST as string | undefined) ?? 'localhost', port: a.CP_MONITOR_CP_E_PORT },
+      intervalMs: a.CP_MONITOR_HEALTH_INTERVAL === undefined ? undefined : Math.max(1, Math.round((a.CP_MONITOR_HEALTH_INTERVAL as number) * 1000)),
+    };
+  });
+  cmd.action(async (o: MonitorCliOptions) => {
       if (!o.cp) throw new ConfigError('--cp (CP_MONITOR_CP_ID) is required');
-      if (!o.engine) throw new ConfigError('--engine (CP_MONITOR_ENGINE) is required, as HOST:PORT');
+      if (!o.engine) throw new ConfigError('--engine (CP_MONITOR_ENGINE, or CP_MONITOR_CP_E_HOST + CP_MONITOR_CP_E_PORT) is required, as HOST:PORT');
       const { defaultTimeoutMs, startMonitor } = await import('../../monitor/monitor.js');
       const timeoutMs = o.timeoutMs ?? defaultTimeoutMs(o.intervalMs);
       if (timeoutMs >= o.intervalMs) throw new ConfigError(`--timeout-ms ${timeoutMs} must be below --interval-ms ${o.intervalMs}`);
