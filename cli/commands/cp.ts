@@ -3,7 +3,7 @@ import { ConfigError, opt, parseId, parseNonNegNumber, parsePort, parsePositiveI
 
 interface CpCliOptions {
   id?: string; healthPort?: number; healthHost: string; mqtt: string; profile: string;
-  kw?: number; price?: number; speed: number; secret?: string; tickMs: number;
+  kw?: number; price?: number; speed: number; secret?: string; tickMs: number; healthControl: string;
 }
 
 /** `evcharging cp`: one charging-point engine (firmware loop, HAL, health port, MQTT link). */
@@ -20,7 +20,9 @@ export default function register(program: Command): void {
     .addOption(opt('--speed <factor>', 'simulated time = wall time x factor (sim HAL)', 'CP_ENGINE_SIM_SPEED', parsePositiveNumber, 1))
     .addOption(opt('--secret <secret>', 'password at the gateway (username = CP id)', 'CP_ENGINE_SECRET'))
     .addOption(opt('--tick-ms <ms>', 'firmware loop period, ms', 'CP_ENGINE_TICK_MS', parsePositiveInt, 100))
+    .addOption(opt('--health-control <who>', 'who may send FAULT/REPAIR to the health port: loopback or any', 'CP_ENGINE_HEALTH_CONTROL', undefined, 'loopback'))
     .action(async (o: CpCliOptions) => {
+      if (o.healthControl !== 'loopback' && o.healthControl !== 'any') throw new ConfigError('--health-control (CP_ENGINE_HEALTH_CONTROL) must be loopback or any');
       if (!o.id) throw new ConfigError('--id (CP_ENGINE_ID) is required');
       if (o.healthPort === undefined) throw new ConfigError('--health-port (CP_ENGINE_HEALTH_PORT) is required');
       const { loadProfile, withOverrides } = await import('../../hw-profiles/profile.js');
@@ -35,7 +37,7 @@ export default function register(program: Command): void {
       try {
         node = await startCpNode({
           cpId: o.id, profile, mqttUrl: o.mqtt, secret: o.secret, healthPort: o.healthPort, healthHost: o.healthHost,
-          announceHost: wildcard ? undefined : o.healthHost, speed: o.speed, tickMs: o.tickMs, log,
+          announceHost: wildcard ? undefined : o.healthHost, speed: o.speed, tickMs: o.tickMs, log, healthControl: o.healthControl,
         });
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
