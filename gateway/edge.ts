@@ -153,7 +153,8 @@ export function createEdge(o: EdgeOptions) {
       if (!o.credentials) return cb(null, sub);
       const who = identities.get(client);
       if (who && maySubscribe(who, sub.topic)) return cb(null, sub);
-      deny(client, who, 'subscribe', sub.topic, cb as (e: Error) => void);
+      // Refused with SUBACK 0x80 (MQTT 3.1.1 §3.9.3), the connection stays: a client learns which filter was refused.
+      deny(client, who, 'subscribe', sub.topic, () => cb(null, null));
     },
   };
 
