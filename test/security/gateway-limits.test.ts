@@ -78,15 +78,20 @@ describe('MQTT edge limits (a real gateway process)', () => {
   it('a storm of refused connections from one credential writes a bounded log', async () => {
     gw = await startGw([{ id: 'CP-001', role: 'cp' }]);
     const linesBefore = gw.proc.lines.length;
-    for (let i = 0; i < 100; i++) {
+    // A few wrong secrets (each costs a scrypt), many unknown usernames, many client ids not bound to the credential.
+    for (let i = 0; i < 5; i++) {
       await connect(gw.url, { username: 'CP-001', clientId: 'CP-001', password: 'wrong' }).then((c) => c.end(true), () => undefined);
+    }
+    for (let i = 0; i < 100; i++) {
+      await connect(gw.url, { username: 'CP-404', clientId: 'CP-404', password: 'x' }).then((c) => c.end(true), () => undefined);
+      await connect(gw.url, { username: 'CP-001', clientId: `CP-${i}` }).then((c) => c.end(true), () => undefined);
     }
     // And 100 take-overs of the CP's own connection (the same credential reconnecting in a loop).
     for (let i = 0; i < 100; i++) {
       const c = await connect(gw.url, { username: 'CP-001', clientId: 'CP-001', password: 'secret-CP-001' });
       c.end(true);
     }
-    await waitFor(async () => (await gw!.metric('gateway_auth_failed_total')) >= 100, { what: 'refusals counted' });
+    await waitFor(async () => (await gw!.metric('gateway_auth_failed_total')) >= 205, { what: 'refusals counted' });
     const written = gw.proc.lines.slice(linesBefore);
     expect(written.length).toBeLessThan(40);
     expect(written.join('\n').length).toBeLessThan(16 * 1024);
