@@ -50,7 +50,7 @@ describe(`fuzz: ${N} raw MQTT packets, ${N} CP payloads (seed ${FUZZ_SEED})`, ()
     await waitFor(() => bus.some((m) => m.topic === 'bus/cp.status/CP-F1'), { what: 'a valid status after the fuzz' });
     await waitFor(async () => ((await gw.health()).edge as { pending: number }).pending === 0, { timeoutMs: 20_000, what: 'no connection left pending' });
     cp.end(true);
-  });
+  }, 180_000);
 
   it('CP payloads: exactly the valid ones are bridged, each valid on the bus; the CP stays connected', async () => {
     const rng = new Rng(FUZZ_SEED + 1);
@@ -91,7 +91,7 @@ describe(`fuzz: ${N} raw MQTT packets, ${N} CP payloads (seed ${FUZZ_SEED})`, ()
     expect(bus.some((m) => m.payload.includes('"DISCONNECTED"'))).toBe(false);
     expect(gw.rssMb() - rss0).toBeLessThan(150);
     expect((await gw.health()).status).toBe('ok');
-  });
+  }, 180_000);
 });
 
 describe(`fuzz: ${N} bus commands through the bridge (dev mode, seed ${FUZZ_SEED})`, () => {
@@ -125,5 +125,5 @@ describe(`fuzz: ${N} bus commands through the bridge (dev mode, seed ${FUZZ_SEED
     expect(delivered.map((c) => c.command_id).sort()).toEqual([...expected].sort());
     expect(gw.rssMb() - rss0).toBeLessThan(150);
     expect((await gw.health()).status).toBe('ok');
-  });
+  }, 180_000);
 });

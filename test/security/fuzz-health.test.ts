@@ -59,5 +59,5 @@ describe(`fuzz: ${N} lines at an engine's health port (seed ${FUZZ_SEED})`, () =
     // Still connected to its gateway, still the same engine.
     expect(engine.child.exitCode).toBeNull();
     expect(Number((await gw.health()).clients)).toBeGreaterThanOrEqual(1);
-  });
+  }, 180_000);
 });

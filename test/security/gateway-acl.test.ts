@@ -55,7 +55,7 @@ describe('least privilege per role at the gateway', () => {
     await waitFor(() => cp2Cmds.some((m) => m.payload.includes('from-central')), { what: 'central\'s command at CP-002' });
     expect(cp2Cmds.map((m) => JSON.parse(m.payload).command_id)).toEqual(['from-central']);
     expect(await gw.metric('gateway_acl_denied_total{action="publish"}')).toBeGreaterThanOrEqual(5);
-  });
+  }, 90_000);
 
   it("a driver publishes only its own requests (topic key and payload driver_id) and reads only its own updates; nothing retained on bus/", async () => {
     // Bob stops alice's session: under her key, or under his key with her id inside.
@@ -91,5 +91,5 @@ describe('least privilege per role at the gateway', () => {
     await expect(bob.subscribeAsync('bus/driver.updates/driver-bob', { qos: 1 })).resolves.toBeDefined();
     expect(bob.connected).toBe(true);
     expect(await gw.metric('gateway_acl_denied_total{action="subscribe"}')).toBeGreaterThanOrEqual(1);
-  });
+  }, 90_000);
 });

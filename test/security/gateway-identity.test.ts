@@ -47,7 +47,7 @@ describe('identity is bound at the edge (credentials mode)', () => {
     expect(cp2Closed).toBe(0);
     expect(bus.filter(isDisconnected('CP-002'))).toEqual([]);
     expect(await gw.metric('gateway_refused_connections_total{reason="client_id"}')).toBeGreaterThanOrEqual(6);
-  });
+  }, 90_000);
 
   it("refuses another credential under central's client id; central's session keeps its queued requests", async () => {
     // Central's bus consumer: persistent session, fixed client id derived from its username.
@@ -66,7 +66,7 @@ describe('identity is bound at the edge (credentials mode)', () => {
     await waitFor(() => got.length >= 30, { what: '30 requests at central' });
     expect(got.filter((m) => m.topic === 'bus/driver.requests/driver-alice')).toHaveLength(30);
     expect(centralClosed).toBe(0);
-  });
+  }, 90_000);
 
   it('a second connection of the same CP replaces the first; only the authoritative one closing says DISCONNECTED', async () => {
     const central = keep(await connect(gw.url, { username: 'central', clientId: 'central:observer2' }));
@@ -84,7 +84,7 @@ describe('identity is bound at the edge (credentials mode)', () => {
     // The authoritative one going away does.
     second.end(true);
     await waitFor(() => bus.filter(isDisconnected('CP-001')).length === 1, { what: 'one DISCONNECTED for CP-001' });
-  });
+  }, 90_000);
 });
 
 describe('dev mode: a stray client closing does not mark a CP disconnected', () => {
@@ -110,5 +110,5 @@ describe('dev mode: a stray client closing does not mark a CP disconnected', () 
     expect(bus.filter(isDisconnected('CP-009'))).toEqual([]);
     cp.end(true);
     await waitFor(() => bus.filter(isDisconnected('CP-009')).length === 1, { what: 'DISCONNECTED when the CP itself goes' });
-  });
+  }, 90_000);
 });

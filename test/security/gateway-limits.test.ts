@@ -46,7 +46,7 @@ describe('MQTT edge limits (a real gateway process)', () => {
     // And it keeps serving.
     const cp = await connect(gw.url, { username: 'CP-001', clientId: 'CP-001' }); clients.push(cp);
     await cp.publishAsync('cp/CP-001/status', statusMsg('CP-001', 1), { qos: 1 });
-  });
+  }, 120_000);
 
   it('a packet over --max-packet-bytes after CONNECT closes that connection only; others keep going', async () => {
     gw = await startGw([{ id: 'CP-001', role: 'cp' }, { id: 'CP-002', role: 'cp' }]);
@@ -58,7 +58,7 @@ describe('MQTT edge limits (a real gateway process)', () => {
     expect(await gw.metric('gateway_refused_connections_total{reason="packet_too_large"}')).toBe(1);
     await ok.publishAsync('cp/CP-002/status', statusMsg('CP-002', 1), { qos: 1 });
     expect(ok.connected).toBe(true);
-  });
+  }, 120_000);
 
   it('idle sockets from one address cannot exhaust the gateway\'s descriptors: a CP still connects', async () => {
     // 1,024 descriptors for the gateway; the attacker (127.0.0.2) opens 1,500 sockets that never send CONNECT.
@@ -73,7 +73,7 @@ describe('MQTT edge limits (a real gateway process)', () => {
     expect((h.edge as { pending: number }).pending).toBeLessThanOrEqual(512);
     // The idle ones are closed by the CONNECT timeout (10 s by default).
     await waitFor(async () => ((await gw!.health()).edge as { pending: number }).pending === 0, { timeoutMs: 25_000, what: 'no pending connections left' });
-  });
+  }, 120_000);
 
   it('a storm of refused connections from one credential writes a bounded log', async () => {
     gw = await startGw([{ id: 'CP-001', role: 'cp' }]);
@@ -95,7 +95,7 @@ describe('MQTT edge limits (a real gateway process)', () => {
     const written = gw.proc.lines.slice(linesBefore);
     expect(written.length).toBeLessThan(40);
     expect(written.join('\n').length).toBeLessThan(16 * 1024);
-  });
+  }, 120_000);
 
   it('MQTT 5: a clear refusal (CONNACK "unsupported protocol version", one log line) and no docs claiming it', async () => {
     gw = await startGw('dev');
@@ -108,5 +108,5 @@ describe('MQTT edge limits (a real gateway process)', () => {
     }
     // MQTT 3.1.1 is served.
     const c = await connect(gw.url, { clientId: 'v4-client' }); clients.push(c);
-  });
+  }, 120_000);
 });

@@ -39,7 +39,7 @@ export async function startGw(who: Who[] | 'dev', extra: string[] = [], opts: { 
     // The same CLI under a lower file-descriptor limit, so exhausting it takes thousands of sockets, not 20,000.
     proc = wrapSpawn('prlimit', [`--nofile=${opts.nofile}`, process.execPath, CLI, ...args]);
   } else proc = spawnCli(args);
-  await proc.waitForLine(/gateway listening/, 20_000);
+  await proc.waitForLine(/gateway listening/, 40_000);
   const gw: Gw = {
     proc, mqttPort, httpPort, dir, url: `mqtt://127.0.0.1:${mqttPort}`,
     async metric(line) {

@@ -58,7 +58,7 @@ describe('the engine health port under a connection flood', () => {
     expect(misses).toEqual([]);
     expect(state.faulty).toBe(false);
     for (const s of held.splice(0)) s.destroy();
-  });
+  }, 120_000);
 
   it('1,024 idle sockets from 64 addresses fill the port; a new monitor connection still gets in, and one already polling is never cut', async () => {
     const already = createHealthProbe('127.0.0.1', port, 2_000);
@@ -79,7 +79,7 @@ describe('the engine health port under a connection flood', () => {
     s.destroy();
     expect(status.health_requests.evicted).toBeGreaterThan(0);
     for (const h of held.splice(0)) h.destroy();
-  });
+  }, 120_000);
 
   it('FAULT and REPAIR are answered from this machine (the engine still faults on request)', async () => {
     const s = await rawSocket(port);
@@ -87,7 +87,7 @@ describe('the engine health port under a connection flood', () => {
     await waitFor(async () => /^KO/.test(await ask(s, 'PING')), { what: 'engine reports its fault' });
     expect(await ask(s, 'REPAIR')).toBe('OK repaired');
     s.destroy();
-  });
+  }, 120_000);
 });
 
 describe('FAULT/REPAIR off the network by default', () => {
@@ -109,12 +109,12 @@ describe('FAULT/REPAIR off the network by default', () => {
       local.destroy();
       expect(srv.counters.control_refused).toBe(2);
     } finally { await srv.close(); }
-  });
+  }, 120_000);
 
   it('evcharging cp refuses an unknown --health-control', async () => {
     const p = spawnCli(['cp', '--id', 'CP-X', '--health-port', String(await freePort()), '--health-control', 'everyone']);
     const { code } = await p.exited;
     expect(code).toBe(2);
     expect(p.lines.join('\n')).toMatch(/--health-control/);
-  });
+  }, 120_000);
 });
