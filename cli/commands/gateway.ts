@@ -7,7 +7,7 @@ interface GatewayCliOptions extends BusOptionValues {
   mqttPort: number; host: string; httpPort: number;
   tlsPort?: number; tlsCert?: string; tlsKey?: string;
   credentials?: string; dev?: boolean; bufferMax: number; commandMaxAgeMs: number;
-  maxPacketBytes: number; maxConnections: number; maxPendingPerAddress: number; connectRatePerAddress: number; connectTimeoutMs: number;
+  maxPacketBytes: number; maxConnections: number; maxPending: number; maxPendingPerAddress: number; connectRatePerAddress: number; connectTimeoutMs: number;
 }
 
 /** `evcharging gateway`: the edge gateway. `evcharging gateway add-client`: write a credentials entry. */
@@ -26,6 +26,7 @@ export default function register(program: Command): void {
     .addOption(opt('--command-max-age-ms <ms>', 'Kafka commands older than this are dropped, not sent to the CP', 'GATEWAY_COMMAND_MAX_AGE_MS', parsePositiveInt, 120_000))
     .addOption(opt('--max-packet-bytes <n>', 'largest MQTT packet after CONNECT; a bigger one closes the connection', 'GATEWAY_MAX_PACKET_BYTES', parsePositiveInt, DEFAULT_EDGE_LIMITS.maxPacketBytes))
     .addOption(opt('--max-connections <n>', 'MQTT connections held at once (lowered to fit the fd limit)', 'GATEWAY_MAX_CONNECTIONS', parsePositiveInt, DEFAULT_EDGE_LIMITS.maxConnections))
+    .addOption(opt('--max-pending <n>', 'connections that have not finished CONNECT, in all', 'GATEWAY_MAX_PENDING', parsePositiveInt, DEFAULT_EDGE_LIMITS.maxPending))
     .addOption(opt('--max-pending-per-address <n>', 'connections from one address that have not finished CONNECT', 'GATEWAY_MAX_PENDING_PER_ADDRESS', parsePositiveInt, DEFAULT_EDGE_LIMITS.maxPendingPerAddress))
     .addOption(opt('--connect-rate-per-address <n>', 'new connections per second from one address (burst 4x)', 'GATEWAY_CONNECT_RATE_PER_ADDRESS', parsePositiveInt, DEFAULT_EDGE_LIMITS.connectRatePerAddress))
     .addOption(opt('--connect-timeout-ms <ms>', 'a connection without a whole CONNECT by then is closed', 'GATEWAY_CONNECT_TIMEOUT_MS', parsePositiveInt, DEFAULT_EDGE_LIMITS.connectTimeoutMs));
@@ -47,7 +48,7 @@ export default function register(program: Command): void {
       tls: o.tlsPort !== undefined ? { port: o.tlsPort, cert: o.tlsCert!, key: o.tlsKey! } : undefined,
       credentials, bufferMax: o.bufferMax, commandMaxAgeMs: o.commandMaxAgeMs, kafka: bus.kafkaBootstrap ? bus : undefined,
       limits: {
-        maxPacketBytes: o.maxPacketBytes, maxConnections: o.maxConnections, maxPendingPerAddress: o.maxPendingPerAddress,
+        maxPacketBytes: o.maxPacketBytes, maxConnections: o.maxConnections, maxPending: o.maxPending, maxPendingPerAddress: o.maxPendingPerAddress,
         connectRatePerAddress: o.connectRatePerAddress, connectBurstPerAddress: o.connectRatePerAddress * 4, connectTimeoutMs: o.connectTimeoutMs,
       },
     }, log));
