@@ -84,7 +84,7 @@ export function rssMbOf(pid: number): number {
 export function connect(url: string, o: { username?: string; clientId: string; password?: string; clean?: boolean; protocolVersion?: 4 | 5 }): Promise<mqtt.MqttClient> {
   const c = mqtt.connect(url, {
     clientId: o.clientId, username: o.username, password: o.username ? (o.password ?? secretOf(o.username)) : undefined,
-    reconnectPeriod: 0, connectTimeout: 5_000, clean: o.clean ?? true, protocolVersion: o.protocolVersion ?? 4,
+    reconnectPeriod: 0, connectTimeout: 30_000, clean: o.clean ?? true, protocolVersion: o.protocolVersion ?? 4,
   });
   return new Promise((resolve, reject) => {
     c.once('connect', () => resolve(c));
