@@ -1,13 +1,14 @@
 import { ROLES, type Role } from '../../protocol/index.js';
 import type { Command } from 'commander';
 import { DEFAULT_EDGE_LIMITS } from '../../gateway/limits.js';
-import { addBusOptions, busConfigFrom, ConfigError, opt, parseBool, parseId, parsePort, parsePositiveInt, type BusOptionValues } from '../options.js';
+import { addBusOptions, busConfigFrom, ConfigError, opt, parseBool, parseId, parseNonNegNumber, parsePort, parsePositiveInt, parsePositiveNumber, type BusOptionValues } from '../options.js';
 
 interface GatewayCliOptions extends BusOptionValues {
   mqttPort: number; host: string; httpPort: number;
   tlsPort?: number; tlsCert?: string; tlsKey?: string;
   credentials?: string; dev?: boolean; bufferMax: number; commandMaxAgeMs: number;
   maxPacketBytes: number; maxConnections: number; maxPending: number; maxPendingPerAddress: number; connectRatePerAddress: number; connectTimeoutMs: number;
+  ocppPort?: number; ocppTlsPort?: number; ocppKw: number; ocppPrice: number; ocppHeartbeatS: number;
 }
 
 /** `evcharging gateway`: the edge gateway. `evcharging gateway add-client`: write a credentials entry. */
@@ -29,12 +30,18 @@ export default function register(program: Command): void {
     .addOption(opt('--max-pending <n>', 'connections that have not finished CONNECT, in all', 'GATEWAY_MAX_PENDING', parsePositiveInt, DEFAULT_EDGE_LIMITS.maxPending))
     .addOption(opt('--max-pending-per-address <n>', 'connections from one address that have not finished CONNECT', 'GATEWAY_MAX_PENDING_PER_ADDRESS', parsePositiveInt, DEFAULT_EDGE_LIMITS.maxPendingPerAddress))
     .addOption(opt('--connect-rate-per-address <n>', 'new connections per second from one address (burst 4x)', 'GATEWAY_CONNECT_RATE_PER_ADDRESS', parsePositiveInt, DEFAULT_EDGE_LIMITS.connectRatePerAddress))
-    .addOption(opt('--connect-timeout-ms <ms>', 'a connection without a whole CONNECT by then is closed', 'GATEWAY_CONNECT_TIMEOUT_MS', parsePositiveInt, DEFAULT_EDGE_LIMITS.connectTimeoutMs));
+    .addOption(opt('--connect-timeout-ms <ms>', 'a connection without a whole CONNECT by then is closed', 'GATEWAY_CONNECT_TIMEOUT_MS', parsePositiveInt, DEFAULT_EDGE_LIMITS.connectTimeoutMs))
+    .addOption(opt('--ocpp-port <port>', 'OCPP-J WebSocket port, ws://host:PORT/ocpp/<CP id> (1.6J and 2.0.1; off unless set)', 'GATEWAY_OCPP_PORT', parsePort))
+    .addOption(opt('--ocpp-tls-port <port>', 'OCPP-J over TLS, security profile 2 (needs --tls-cert and --tls-key)', 'GATEWAY_OCPP_TLS_PORT', parsePort))
+    .addOption(opt('--ocpp-kw <kw>', 'rated power announced for OCPP charge points (OCPP does not say)', 'GATEWAY_OCPP_KW', parsePositiveNumber, 22))
+    .addOption(opt('--ocpp-price <eur>', 'price per kWh announced for OCPP charge points', 'GATEWAY_OCPP_PRICE', parseNonNegNumber, 0.35))
+    .addOption(opt('--ocpp-heartbeat-s <s>', 'heartbeat interval given to OCPP charge points at boot', 'GATEWAY_OCPP_HEARTBEAT_S', parsePositiveInt, 60));
   addBusOptions(cmd);
   cmd.action(async (o: GatewayCliOptions) => {
     const dev = o.dev === true || (o.dev as unknown) === '' ;
     if (!o.credentials && !dev) throw new ConfigError('gateway needs --credentials <file> (GATEWAY_CREDENTIALS_FILE) or --dev (GATEWAY_DEV_MODE=true)');
     if (o.tlsPort !== undefined && (!o.tlsCert || !o.tlsKey)) throw new ConfigError('--tls-port needs --tls-cert and --tls-key');
+    if (o.ocppTlsPort !== undefined && (!o.tlsCert || !o.tlsKey)) throw new ConfigError('--ocpp-tls-port needs --tls-cert and --tls-key');
     const { serve } = await import('../../lib/serve.js');
     const { loadCredentials } = await import('../../registry/credentials.js');
     const { startGateway } = await import('../../gateway/server.js');
@@ -51,6 +58,10 @@ export default function register(program: Command): void {
         maxPacketBytes: o.maxPacketBytes, maxConnections: o.maxConnections, maxPending: o.maxPending, maxPendingPerAddress: o.maxPendingPerAddress,
         connectRatePerAddress: o.connectRatePerAddress, connectBurstPerAddress: o.connectRatePerAddress * 4, connectTimeoutMs: o.connectTimeoutMs,
       },
+      ocpp: o.ocppPort !== undefined || o.ocppTlsPort !== undefined ? {
+        port: o.ocppPort, tls: o.ocppTlsPort !== undefined ? { port: o.ocppTlsPort, cert: o.tlsCert!, key: o.tlsKey! } : undefined,
+        kw: o.ocppKw, price: o.ocppPrice, heartbeatS: o.ocppHeartbeatS,
+      } : undefined,
     }, log));
   });
 
