@@ -23,7 +23,10 @@ export class EmbeddedBus implements Bus {
     this.subs.push({ topic, handler: handler as unknown as BusHandler<BusTopic>, opts });
   }
 
-  private connect(clientId: string, clean: boolean): MqttClient {
+  private connect(name: string, clean: boolean): MqttClient {
+    // With credentials the gateway binds client ids to the username: `<username>` or `<username>:<suffix>`.
+    const u = this.config.username;
+    const clientId = !u || name === u ? name : `${u}:${name}`;
     const c = mqtt.connect(this.config.mqttUrl, {
       clientId, clean, username: this.config.username, password: this.config.password,
       reconnectPeriod: 1000, connectTimeout: 10_000, protocolVersion: 4,

@@ -15,7 +15,7 @@ export const parsePort = (v: string) => {
 };
 export const parsePositiveInt = (v: string) => {
   const n = Number(v);
-  if (!/^\d+$/.test(v) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+  if (!/^\d+$/.test(v) || n < 1 || !Number.isSafeInteger(n)) throw new InvalidArgumentError('expected a positive integer');
   return n;
 };
 export const parseNonNegInt = (v: string) => {

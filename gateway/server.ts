@@ -2,15 +2,16 @@ import net from 'node:net';
 import tls from 'node:tls';
 import fs from 'node:fs';
 import Fastify from 'fastify';
-import { Aedes, type Client } from 'aedes';
+import { Aedes } from 'aedes';
 import type { Logger } from '../lib/log.js';
 import { errText } from '../lib/log.js';
 import {
   BUS_SCHEMAS, CP_CHANNEL_TABLE, CpStatusTopicMsg, CpTelemetryMsg, CentralCommandMsg, EMBEDDED_BUS_PREFIX, BUS_TOPICS,
   decode, embeddedBusTopic, encode, mqttTopics, parseCpTopic, type CpChannel, type BusTopic,
 } from '../protocol/index.js';
-import { mayPublish, maySubscribe, type Identity } from './acl.js';
-import { VerifiedSecrets, verifySecretAsync, type CredentialEntry } from '../registry/credentials.js';
+import type { CredentialEntry } from '../registry/credentials.js';
+import { createEdge } from './edge.js';
+import type { EdgeLimits } from './limits.js';
 import { ForwardBuffer } from './forward-buffer.js';
 import { startForwarder } from './kafka-forwarder.js';
 import { createGatewayMetrics } from './metrics.js';
@@ -36,6 +37,8 @@ export interface GatewayOptions {
   drainMs?: number;
   /** Commands older than this (by their ts) are dropped, not sent to a CP (default 120000 ms). */
   commandMaxAgeMs?: number;
+  /** Edge limits (packet size, connections, rates, CONNECT timeout); defaults in gateway/limits.ts. */
+  limits?: Partial<EdgeLimits>;
   /** Set: also accept OCPP-J charge points (gateway/ocpp/), bridged through the same CP port. */
   ocpp?: OcppGatewayOptions;
 }
@@ -53,48 +56,11 @@ const CHANNEL_TYPE: Record<CpChannel, string> = { status: 'status', announce: 'a
 /** The edge gateway: MQTT broker for CPs, per-CP auth and ACLs, validation, and the MQTT↔bus bridge. */
 export async function startGateway(o: GatewayOptions, log: Logger): Promise<RunningGateway> {
   const metrics = createGatewayMetrics();
-  const identities = new WeakMap<Client, Identity | 'dev'>();
   const lastSeq = new Map<string, number>();
-  const verified = new VerifiedSecrets();
   const commandMaxAgeMs = o.commandMaxAgeMs ?? 120_000;
-  const broker = await Aedes.createBroker({
-    authenticate: (client, username, password, done) => {
-      if (!o.credentials) { identities.set(client, 'dev'); return done(null, true); }
-      const entry = username ? o.credentials.get(username) : undefined;
-      const secret = password?.toString();
-      const refuse = () => {
-        metrics.authFailed.inc();
-        log.warn({ client: client.id, username }, 'authentication refused');
-        done(Object.assign(new Error('bad credentials'), { returnCode: 4 }) as never, false);
-      };
-      const admit = (e: CredentialEntry) => { identities.set(client, { id: e.id, role: e.role }); done(null, true); };
-      if (!entry || !secret) return refuse();
-      if (verified.has(entry, secret)) return admit(entry);
-      void verifySecretAsync(entry, secret).then((ok) => {
-        if (!ok) return refuse();
-        verified.add(entry, secret);
-        admit(entry);
-      });
-    },
-    authorizePublish: (client, packet, cb) => {
-      if (!client) return cb(null);
-      const who = identities.get(client);
-      if (who === 'dev') return cb(null);
-      if (!who || !mayPublish(who, packet.topic)) {
-        metrics.aclDenied.inc({ action: 'publish' });
-        log.warn({ client: client.id, id: who && who.id, topic: packet.topic }, 'publish refused by ACL');
-        return cb(new Error('not authorized'));
-      }
-      cb(null);
-    },
-    authorizeSubscribe: (client, sub, cb) => {
-      const who = identities.get(client);
-      if (who === 'dev' || (who && maySubscribe(who, sub.topic))) return cb(null, sub);
-      metrics.aclDenied.inc({ action: 'subscribe' });
-      log.warn({ client: client.id, id: who && who.id, topic: sub.topic }, 'subscribe refused by ACL');
-      cb(new Error('not authorized'));
-    },
-  });
+  // Identity, ACLs and limits live at the edge (gateway/edge.ts, acl.ts, limits.ts).
+  const edge = createEdge({ credentials: o.credentials, log, metrics, limits: o.limits });
+  const broker = await Aedes.createBroker({ ...edge.hooks });
 
   // --- bridge: CP → bus --------------------------------------------------------------------
   const buffer = new ForwardBuffer(o.bufferMax);
@@ -144,13 +110,13 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
     const r = decode(CHANNEL_SCHEMA[channel], payload);
     if (!r.ok) {
       metrics.rejected.inc({ reason: r.error });
-      log.warn({ cp: cpId, channel, error: r.error, detail: r.detail.slice(0, 200) }, 'CP message rejected');
+      edge.log.warn(`cp:${cpId}`, { cp: cpId, channel, error: r.error, detail: r.detail.slice(0, 200) }, 'CP message rejected');
       return false;
     }
     const msg = r.value as { cp_id: string; type: string; seq?: number };
     if (msg.cp_id !== cpId || msg.type !== CHANNEL_TYPE[channel]) {
       metrics.rejected.inc({ reason: msg.cp_id !== cpId ? 'spoofed' : 'schema' });
-      log.warn({ cp: cpId, payload_cp: msg.cp_id, channel }, msg.cp_id !== cpId ? 'spoofed CP id rejected' : 'message type does not match topic');
+      edge.log.warn(`cp:${cpId}`, { cp: cpId, payload_cp: msg.cp_id, channel }, msg.cp_id !== cpId ? 'spoofed CP id rejected' : 'message type does not match topic');
       return false;
     }
     if (typeof msg.seq === 'number' && msg.type === 'status') lastSeq.set(cpId, Math.max(lastSeq.get(cpId) ?? 0, msg.seq));
@@ -181,26 +147,18 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
     metrics.commands.inc();
   }
 
-  // A CP that goes away (crash, network, clean disconnect) always yields DISCONNECTED on cp.status.
-  broker.on('clientDisconnect', (client) => {
-    metrics.clients.dec();
-    const who = identities.get(client);
-    const cpId = who === 'dev' || !who ? devCpId(client) : who.role === 'cp' ? who.id : undefined;
-    if (!cpId || closing) return;
+  // A CP whose authoritative connection goes away (crash, network, clean disconnect) yields DISCONNECTED on cp.status;
+  // a replaced or stray connection closing does not (edge.ts).
+  broker.on('clientDisconnect', () => metrics.clients.dec());
+  edge.onCpGone((cpId) => {
+    if (closing) return;
     const seq = (lastSeq.get(cpId) ?? 0) + 1;
     lastSeq.set(cpId, seq);
     const status = BUS_SCHEMAS['cp.status'].parse({ v: 1, type: 'status', cp_id: cpId, state: 'DISCONNECTED', source: 'gateway', reason: 'connection lost', seq, ts: Date.now() });
-    log.info({ cp: cpId }, 'CP disconnected');
+    edge.log.info(`cp:${cpId}`, { cp: cpId }, 'CP disconnected');
     toBus(BUS_TOPICS.cpStatus, cpId, encode(status));
   });
   broker.on('client', () => metrics.clients.inc());
-  // In dev mode a CP is recognised by the id it published under (not a tool that sent it a command).
-  const devCps = new WeakMap<Client, string>();
-  broker.on('publish', (packet, client) => {
-    const cp = client && parseCpTopic(packet.topic);
-    if (client && cp && cp.channel !== 'cmd') devCps.set(client, cp.cpId);
-  });
-  const devCpId = (client: Client) => devCps.get(client);
 
   if (kafkaBus) {
     // From the beginning on the group's first start, so a command central sends before the group has joined is not lost;
@@ -221,11 +179,12 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
   }
 
   // --- listeners -----------------------------------------------------------------------------
-  const mqttServer = net.createServer((s) => broker.handle(s));
+  const mqttServer = net.createServer((s) => edge.handle(broker, s));
   await new Promise<void>((res, rej) => { mqttServer.once('error', rej); mqttServer.listen(o.mqttPort, o.host, () => res()); });
   let tlsServer: tls.Server | undefined;
   if (o.tls) {
-    tlsServer = tls.createServer({ cert: fs.readFileSync(o.tls.cert), key: fs.readFileSync(o.tls.key) }, (s) => broker.handle(s));
+    tlsServer = tls.createServer({ cert: fs.readFileSync(o.tls.cert), key: fs.readFileSync(o.tls.key), handshakeTimeout: edge.limits.connectTimeoutMs }, (s) => edge.handle(broker, s));
+    tlsServer.maxConnections = edge.limits.maxConnections;
     await new Promise<void>((res, rej) => { tlsServer!.once('error', rej); tlsServer!.listen(o.tls!.port, o.host, () => res()); });
   }
   const http = Fastify({ logger: false });
@@ -235,7 +194,7 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
     if (kafkaUp === false) void reply.code(503);
     return {
       status: 'ok', bus: kafkaBus ? 'kafka' : 'embedded', kafka: kafkaBus?.health(), kafka_up: kafkaUp,
-      buffered: buffer.size, shed: buffer.shed, clients: broker.connectedClients, ...(ocpp ? { ocpp_clients: ocpp.clients() } : {}),
+      buffered: buffer.size, shed: buffer.shed, clients: broker.connectedClients, edge: edge.stats(), ...(ocpp ? { ocpp_clients: ocpp.clients() } : {}),
     };
   });
   http.get('/metrics', async (_req, reply) => {
@@ -261,6 +220,7 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
     ...ports,
     async close() {
       closing = true;
+      edge.close();
       await ocpp?.close();
       await http.close();
       await new Promise<void>((r) => broker.close(() => r()));

@@ -1,11 +1,13 @@
 import { ROLES, type Role } from '../../protocol/index.js';
 import type { Command } from 'commander';
+import { DEFAULT_EDGE_LIMITS } from '../../gateway/limits.js';
 import { addBusOptions, busConfigFrom, ConfigError, opt, parseBool, parseId, parseNonNegNumber, parsePort, parsePositiveInt, parsePositiveNumber, type BusOptionValues } from '../options.js';
 
 interface GatewayCliOptions extends BusOptionValues {
   mqttPort: number; host: string; httpPort: number;
   tlsPort?: number; tlsCert?: string; tlsKey?: string;
   credentials?: string; dev?: boolean; bufferMax: number; commandMaxAgeMs: number;
+  maxPacketBytes: number; maxConnections: number; maxPending: number; maxPendingPerAddress: number; connectRatePerAddress: number; connectTimeoutMs: number;
   ocppPort?: number; ocppTlsPort?: number; ocppKw: number; ocppPrice: number; ocppHeartbeatS: number;
 }
 
@@ -23,6 +25,12 @@ export default function register(program: Command): void {
     .addOption(opt('--dev [bool]', 'dev mode: admit every client, no ACLs (loud warning)', 'GATEWAY_DEV_MODE', parseBool))
     .addOption(opt('--buffer-max <n>', 'messages held while Kafka is away (telemetry shed first)', 'GATEWAY_BUFFER_MAX', parsePositiveInt, 100_000))
     .addOption(opt('--command-max-age-ms <ms>', 'Kafka commands older than this are dropped, not sent to the CP', 'GATEWAY_COMMAND_MAX_AGE_MS', parsePositiveInt, 120_000))
+    .addOption(opt('--max-packet-bytes <n>', 'largest MQTT packet after CONNECT; a bigger one closes the connection', 'GATEWAY_MAX_PACKET_BYTES', parsePositiveInt, DEFAULT_EDGE_LIMITS.maxPacketBytes))
+    .addOption(opt('--max-connections <n>', 'MQTT connections held at once (lowered to fit the fd limit)', 'GATEWAY_MAX_CONNECTIONS', parsePositiveInt, DEFAULT_EDGE_LIMITS.maxConnections))
+    .addOption(opt('--max-pending <n>', 'connections that have not finished CONNECT, in all', 'GATEWAY_MAX_PENDING', parsePositiveInt, DEFAULT_EDGE_LIMITS.maxPending))
+    .addOption(opt('--max-pending-per-address <n>', 'connections from one address that have not finished CONNECT', 'GATEWAY_MAX_PENDING_PER_ADDRESS', parsePositiveInt, DEFAULT_EDGE_LIMITS.maxPendingPerAddress))
+    .addOption(opt('--connect-rate-per-address <n>', 'new connections per second from one address (burst 4x)', 'GATEWAY_CONNECT_RATE_PER_ADDRESS', parsePositiveInt, DEFAULT_EDGE_LIMITS.connectRatePerAddress))
+    .addOption(opt('--connect-timeout-ms <ms>', 'a connection without a whole CONNECT by then is closed', 'GATEWAY_CONNECT_TIMEOUT_MS', parsePositiveInt, DEFAULT_EDGE_LIMITS.connectTimeoutMs))
     .addOption(opt('--ocpp-port <port>', 'OCPP-J WebSocket port, ws://host:PORT/ocpp/<CP id> (1.6J and 2.0.1; off unless set)', 'GATEWAY_OCPP_PORT', parsePort))
     .addOption(opt('--ocpp-tls-port <port>', 'OCPP-J over TLS, security profile 2 (needs --tls-cert and --tls-key)', 'GATEWAY_OCPP_TLS_PORT', parsePort))
     .addOption(opt('--ocpp-kw <kw>', 'rated power announced for OCPP charge points (OCPP does not say)', 'GATEWAY_OCPP_KW', parsePositiveNumber, 22))
@@ -46,6 +54,10 @@ export default function register(program: Command): void {
       host: o.host, mqttPort: o.mqttPort, httpPort: o.httpPort,
       tls: o.tlsPort !== undefined ? { port: o.tlsPort, cert: o.tlsCert!, key: o.tlsKey! } : undefined,
       credentials, bufferMax: o.bufferMax, commandMaxAgeMs: o.commandMaxAgeMs, kafka: bus.kafkaBootstrap ? bus : undefined,
+      limits: {
+        maxPacketBytes: o.maxPacketBytes, maxConnections: o.maxConnections, maxPending: o.maxPending, maxPendingPerAddress: o.maxPendingPerAddress,
+        connectRatePerAddress: o.connectRatePerAddress, connectBurstPerAddress: o.connectRatePerAddress * 4, connectTimeoutMs: o.connectTimeoutMs,
+      },
       ocpp: o.ocppPort !== undefined || o.ocppTlsPort !== undefined ? {
         port: o.ocppPort, tls: o.ocppTlsPort !== undefined ? { port: o.ocppTlsPort, cert: o.tlsCert!, key: o.tlsKey! } : undefined,
         kw: o.ocppKw, price: o.ocppPrice, heartbeatS: o.ocppHeartbeatS,
