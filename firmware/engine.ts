@@ -1,7 +1,7 @@
 import { VERSION } from '../lib/paths.js';
 import { randomUUID } from 'node:crypto';
 import {
-  PROTOCOL_VERSION, mqttTopics, encode, FAULT_KINDS,
+  PROTOCOL_VERSION, FAULT_KINDS, cpStatus,
   type CentralCommandMsg, type CommandAckMsg, type CpAnnounceMsg, type CpState, type CpStatusMsg, type CpTelemetryMsg,
   type FaultKind, type SessionEndMsg,
 } from '../protocol/index.js';
@@ -9,14 +9,11 @@ import { summarize, type HwProfile } from '../hw-profiles/profile.js';
 import type { Logger } from '../lib/log.js';
 import type { Hal, HalInputs } from './hal/types.js';
 import { initialContext, step, type CpContext, type CpEvent, type Effect } from './state-machine.js';
+import type { LinkPort } from './link.js';
 
 export const FW_VERSION = VERSION;
 
-
-/** The engine's way out to the gateway (an MQTT client in production, an in-memory port in tests). */
-export interface LinkPort {
-  publish(topic: string, payload: Buffer, opts: { qos: 0 | 1; retain?: boolean }): void;
-}
+export type { LinkPort } from './link.js';
 
 export interface Clock { now(): number }
 export const systemClock: Clock = { now: () => Date.now() };
@@ -91,23 +88,18 @@ export function createEngine(o: EngineOptions): Engine {
   let stopped = false;
   let statusDirty = false;
 
-  const publish = (topic: string, msg: unknown, qos: 0 | 1, retain = false) => link.publish(topic, encode(msg), { qos, retain });
   const round = (n: number, d: number) => Math.round(n * 10 ** d) / 10 ** d;
   const sessionKwh = () => Math.max(0, (inputs?.meterKwh ?? sessionMeterStart) - sessionMeterStart);
 
   function statusMsg(reason?: string): CpStatusMsg {
-    return {
-      v: PROTOCOL_VERSION, type: 'status', cp_id: cpId, state: ctx.state, faults: [...ctx.faults],
-      ...(reason ? { reason } : {}), ...(ctx.session ? { session_id: ctx.session.session_id } : {}),
-      source: 'engine', seq: ++seq, ts: clock.now(),
-    };
+    return cpStatus({ cpId, state: ctx.state, faults: ctx.faults, reason, sessionId: ctx.session?.session_id, seq: ++seq, ts: clock.now() });
   }
   function announce() {
     const msg: CpAnnounceMsg = {
       v: PROTOCOL_VERSION, type: 'announce', cp_id: cpId, profile: summarize(profile), fw_version: FW_VERSION, boot_id: bootId, ts: clock.now(),
       ...(o.healthPort !== undefined ? { health_port: o.healthPort } : {}), ...(o.healthHost ? { health_host: o.healthHost } : {}),
     };
-    publish(mqttTopics.announce(cpId), msg, 1);
+    link.send(msg);
   }
 
   /** Steps the machine and carries out the effects; returns the rejection reason, if any. */
@@ -145,7 +137,7 @@ export function createEngine(o: EngineOptions): Engine {
         };
         hal.sessionEnded();
         log.info({ cp_id: cpId, session_id: msg.session_id, kwh: msg.kwh, eur: msg.eur, reason: msg.reason }, 'session ended');
-        if (ctx.linkUp) publish(mqttTopics.session(cpId), msg, 1);
+        if (ctx.linkUp) link.send(msg);
         else outbox.push(msg);
         break;
       }
@@ -157,7 +149,7 @@ export function createEngine(o: EngineOptions): Engine {
     if (seen) {
       counters.duplicates++;
       log.info({ cp_id: cpId, command_id: msg.command_id }, 'repeated command: same ack again, no action');
-      publish(mqttTopics.ack(cpId), seen, 1);
+      link.send(seen);
       return;
     }
     counters.commands++;
@@ -184,7 +176,7 @@ export function createEngine(o: EngineOptions): Engine {
     };
     acks.set(msg.command_id, ack);
     if (acks.size > ACK_MEMORY) acks.delete(acks.keys().next().value!);
-    publish(mqttTopics.ack(cpId), ack, 1);
+    link.send(ack);
   }
 
   function onLink(up: boolean, now: number) {
@@ -192,7 +184,7 @@ export function createEngine(o: EngineOptions): Engine {
       apply({ type: 'CONNECT' }, now);
       announce();
       statusDirty = true; // re-published after every reconnect, even without a state change
-      for (const m of outbox.splice(0)) publish(mqttTopics.session(cpId), m, 1);
+      for (const m of outbox.splice(0)) link.send(m);
     } else {
       apply({ type: 'DISCONNECT' }, now);
     }
@@ -212,7 +204,7 @@ export function createEngine(o: EngineOptions): Engine {
     }
     if (statusDirty && ctx.linkUp) {
       statusDirty = false;
-      publish(mqttTopics.status(cpId), statusMsg(), 1, true);
+      link.send(statusMsg());
     }
     if (ctx.state === 'SUPPLYING' && ctx.linkUp && ctx.session && now - lastTelemetryAt >= telemetryMs) {
       lastTelemetryAt = now;
@@ -222,7 +214,7 @@ export function createEngine(o: EngineOptions): Engine {
         kw: round(inputs.powerKw, 3), kwh, eur: round(kwh * price, 4), ...(inputs.soc !== undefined ? { soc: round(inputs.soc, 4) } : {}),
         seq: ++seq, ts: clock.now(),
       };
-      publish(mqttTopics.telemetry(cpId), t, 0);
+      link.send(t);
     }
     lastTickAt = now; // only a pass that completed counts as alive
   }
@@ -258,7 +250,7 @@ export function createEngine(o: EngineOptions): Engine {
       if (ctx.session) effect({ type: 'session_end', session: ctx.session, reason: 'disconnected', at: now });
       if (ctx.state !== 'DISCONNECTED') log.info({ cp_id: cpId }, `${cpId}: ${ctx.state} + SHUTDOWN -> DISCONNECTED`);
       ctx = { ...ctx, state: 'DISCONNECTED', session: undefined };
-      if (ctx.linkUp) publish(mqttTopics.status(cpId), statusMsg('shutdown'), 1, true);
+      if (ctx.linkUp) link.send(statusMsg('shutdown'));
       stopped = true;
       await hal.close();
     },

@@ -1,4 +1,4 @@
-import { EMBEDDED_BUS_PREFIX, parseCpTopic } from '../protocol/index.js';
+import { EMBEDDED_BUS_PREFIX, mqttTopics, parseCpTopic } from '../protocol/index.js';
 import type { Role } from '../registry/credentials.js';
 
 /** Who a connected client is. In dev mode a client's id is its MQTT client id / username and role is guessed. */
@@ -20,6 +20,6 @@ export function mayPublish(who: Identity, topic: string): boolean {
 
 /** Subscribe rules. A CP subscribes only to its own command topic; a service to anything under `bus/`. */
 export function maySubscribe(who: Identity, filter: string): boolean {
-  if (who.role === 'cp') return filter === `cp/${who.id}/cmd`;
+  if (who.role === 'cp') return filter === mqttTopics.command(who.id);
   return filter === `${EMBEDDED_BUS_PREFIX}/#` || filter.startsWith(`${EMBEDDED_BUS_PREFIX}/`);
 }

@@ -9,7 +9,15 @@
  * Critical and droppable entries wait in two FIFOs (so shedding is O(1) even with 100,000
  * waiting); `take()` merges them back in arrival order.
  */
-export interface Pending { topic: string; key: string; value: Buffer; droppable: boolean }
+export interface Pending {
+  topic: string; key: string; value: Buffer; droppable: boolean;
+  /** Status, ack, session_end: someone waits for it to be on the bus. */
+  critical?: boolean;
+  /** Called once the bus has it (the sink acknowledges the CP then). */
+  onBus?: () => void;
+  /** Its number in the spool on disk, if it was spooled. */
+  spooled?: number;
+}
 
 interface Entry extends Pending { n: number }
 

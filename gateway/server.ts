@@ -1,20 +1,23 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import fs from 'node:fs';
+import os from 'node:os';
+import { randomUUID } from 'node:crypto';
 import Fastify from 'fastify';
 import { Aedes, type Client } from 'aedes';
 import type { Logger } from '../lib/log.js';
-import { errText } from '../lib/log.js';
 import {
-  BUS_SCHEMAS, CP_CHANNEL_TABLE, CpStatusTopicMsg, CpTelemetryMsg, CentralCommandMsg, EMBEDDED_BUS_PREFIX, BUS_TOPICS,
-  decode, embeddedBusTopic, encode, mqttTopics, parseCpTopic, type CpChannel, type BusTopic,
+  BUS_TOPICS, ID_PATTERN, decode, CentralCommandMsg, parseCpTopic, parseEmbeddedBusTopic, mqttTopics,
 } from '../protocol/index.js';
 import { mayPublish, maySubscribe, type Identity } from './acl.js';
 import { VerifiedSecrets, verifySecretAsync, type CredentialEntry } from '../registry/credentials.js';
-import { ForwardBuffer } from './forward-buffer.js';
-import { startForwarder } from './kafka-forwarder.js';
+import { connectionLost, gatewayBeat, routeCpMessage, routeCpPublish, type Rejected, type Routed } from './bridge.js';
+import { CommandRouter } from './commands.js';
+import { BusHold } from './bus-hold.js';
 import { createGatewayMetrics } from './metrics.js';
-import { KafkaBus } from '../bus/kafka.js';
+import type { BusSink, SinkCounters } from './sink.js';
+import { EmbeddedSink } from './sink-embedded.js';
+import { KafkaSink } from './sink-kafka.js';
 import type { BusConfig } from '../bus/types.js';
 
 export interface GatewayOptions {
@@ -24,35 +27,68 @@ export interface GatewayOptions {
   tls?: { port: number; cert: string; key: string };
   /** null = dev mode: anyone is admitted, ACLs are off, payloads are still validated. */
   credentials: Map<string, CredentialEntry> | null;
+  /** Messages held on their way to the bus (Kafka away, or more offered than the bus takes); telemetry is shed beyond. */
   bufferMax: number;
   /** Set: bridge to Kafka. Unset: the embedded bus on this broker. */
   kafka?: BusConfig;
   /** A Kafka send unanswered this long counts as an outage (default 3000 ms). */
   kafkaStallMs?: number;
-  /** On close, how long to wait for Kafka to take what is buffered (default 2000 ms; the shutdown deadline is 5 s). */
+  /** On close, how long to wait for the bus to take what is buffered (default 2000 ms; the shutdown deadline is 5 s). */
   drainMs?: number;
-  /** Commands older than this (by their ts) are dropped, not sent to a CP (default 120000 ms). */
+  /** Commands without a deadline older than this (by their ts) are dropped, not sent to a CP (default 120000 ms). */
   commandMaxAgeMs?: number;
+  /** This gateway's id on the bus (heartbeat key, `gw` stamp, its own command consumer group). Default `gw-<hostname>`. */
+  gatewayId?: string;
+  /** Heartbeat period (default 1000 ms). */
+  beatMs?: number;
+  /** Kafka: the spool file for critical messages acknowledged but not yet on Kafka (unset: no spool, acks wait for Kafka). */
+  spoolFile?: string;
+  spoolMax?: number;
 }
 
 export interface RunningGateway {
   mqttPort: number; httpPort: number; tlsPort?: number;
+  gatewayId: string;
+  /**
+   * The seam for other CP protocols (an OCPP adapter): a CP message as an object, from a CP the
+   * adapter authenticated as `cpId`. Validated, checked and stamped exactly like an MQTT
+   * publish; resolves once the bus (or the spool) holds it, or with the reason it was refused.
+   */
+  ingestCpMessage(cpId: string, msg: unknown): Promise<{ ok: true } | Rejected>;
+  /** The other half of the seam: take the commands for `cpId` instead of MQTT. Returns the detach. */
+  attachCommands(cpId: string, deliver: (cmd: CentralCommandMsg) => void): () => void;
   close(): Promise<void>;
 }
 
-const CHANNEL_SCHEMA: Record<CpChannel, typeof CpStatusTopicMsg | typeof CpTelemetryMsg> = {
-  status: CpStatusTopicMsg, announce: CpStatusTopicMsg, ack: CpStatusTopicMsg, session: CpStatusTopicMsg, telemetry: CpTelemetryMsg,
-};
-const CHANNEL_TYPE: Record<CpChannel, string> = { status: 'status', announce: 'announce', ack: 'ack', session: 'session_end', telemetry: 'telemetry' };
+/** What the gateway uses of aedes beyond its typings: its emitter, its persistence and its client table. */
+interface AedesInternals {
+  mq: { on(topic: string, listener: (packet: unknown, done: () => void) => void): void };
+  persistence: { subscriptionsByTopic(topic: string): Promise<unknown[]> };
+  clients: Record<string, Client>;
+}
 
-/** The edge gateway: MQTT broker for CPs, per-CP auth and ACLs, validation, and the MQTT↔bus bridge. */
+const defaultGatewayId = () => {
+  const id = `gw-${os.hostname()}`.replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 64);
+  return ID_PATTERN.test(id) ? id : 'gw-1';
+};
+
+/** The edge gateway: MQTT broker for CPs, per-CP auth and ACLs, and the bridge (gateway/bridge.ts) to a bus sink. */
 export async function startGateway(o: GatewayOptions, log: Logger): Promise<RunningGateway> {
   const metrics = createGatewayMetrics();
+  const gatewayId = o.gatewayId ?? defaultGatewayId();
+  const bootId = randomUUID();
   const identities = new WeakMap<Client, Identity | 'dev'>();
+  /** In dev mode a CP is recognised by the id it published under (not a tool that sent it a command). */
+  const devCps = new WeakMap<Client, string>();
   const lastSeq = new Map<string, number>();
+  /** CP id → clients subscribed to exactly its command topic. */
+  const cmdListeners = new Map<string, Set<Client>>();
   const verified = new VerifiedSecrets();
-  const commandMaxAgeMs = o.commandMaxAgeMs ?? 120_000;
+  let closing = false;
+
   const broker = await Aedes.createBroker({
+    // More messages in flight inside aedes before it queues (the queue is where its chain grows).
+    concurrency: 1000,
     authenticate: (client, username, password, done) => {
       if (!o.credentials) { identities.set(client, 'dev'); return done(null, true); }
       const entry = username ? o.credentials.get(username) : undefined;
@@ -71,15 +107,22 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
         admit(entry);
       });
     },
+    // The one hook for everything clients publish: the ACL, then the bridge. Its callback is
+    // what lets aedes send the PUBACK, so a critical CP message is acknowledged only once safe.
     authorizePublish: (client, packet, cb) => {
       if (!client) return cb(null);
       const who = identities.get(client);
-      if (who === 'dev') return cb(null);
-      if (!who || !mayPublish(who, packet.topic)) {
+      if (who !== 'dev' && (!who || !mayPublish(who, packet.topic))) {
         metrics.aclDenied.inc({ action: 'publish' });
         log.warn({ client: client.id, id: who && who.id, topic: packet.topic }, 'publish refused by ACL');
         return cb(new Error('not authorized'));
       }
+      const cp = parseCpTopic(packet.topic);
+      if (cp && cp.channel !== 'cmd') {
+        if (who === 'dev') devCps.set(client, cp.cpId);
+        return onCpPublish(packet.topic, packet.payload as Buffer, who === 'dev' ? undefined : who.id, cp.channel, cb);
+      }
+      if (sink.kind === 'embedded') onEmbeddedBusPublish(packet.topic, packet.payload as Buffer);
       cb(null);
     },
     authorizeSubscribe: (client, sub, cb) => {
@@ -90,117 +133,153 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
       cb(new Error('not authorized'));
     },
   });
+  const internals = broker as unknown as AedesInternals;
+  // Every message completes asynchronously inside aedes' emitter: its queue is then drained from
+  // a fresh stack each time, never as one synchronous chain as deep as the backlog.
+  internals.mq.on('#', (_packet: unknown, done: () => void) => { queueMicrotask(done); });
 
-  // --- bridge: CP → bus --------------------------------------------------------------------
-  const buffer = new ForwardBuffer(o.bufferMax);
-  const kafkaBus = o.kafka ? new KafkaBus(o.kafka, log.child({ part: 'kafka' })) : undefined;
-  let closing = false;
-  const forwarder = kafkaBus && startForwarder({
-    buffer, ready: kafkaBus.ready, log,
-    send: (batch) => kafkaBus.publishBatch(batch),
-    onDelivered: (batch) => {
-      for (const p of batch) metrics.bridged.inc({ topic: p.topic });
-      metrics.buffered.set(buffer.size);
-    },
-    onOutage: (down) => { metrics.kafkaUp.set(down ? 0 : 1); if (down) metrics.kafkaOutages.inc(); },
-    stallMs: o.kafkaStallMs,
-  });
-
-  const toBus = (topic: BusTopic, key: string, value: Buffer) => {
-    if (!forwarder) {
-      broker.publish({ cmd: 'publish', topic: embeddedBusTopic(topic, key), payload: value, qos: 1, retain: false, dup: false }, () => undefined);
-      metrics.bridged.inc({ topic });
-      return;
-    }
-    const before = buffer.shed;
-    buffer.push({ topic, key, value, droppable: topic === BUS_TOPICS.cpTelemetry });
-    if (buffer.shed > before) metrics.shed.inc(buffer.shed - before);
-    metrics.buffered.set(buffer.size);
-    forwarder.notify();
+  // --- the bus sink: embedded or Kafka, behind one interface ------------------------------------
+  const counters: SinkCounters = {
+    bridged: (topic, n) => metrics.bridged.inc({ topic }, n),
+    shed: (n) => metrics.shed.inc(n),
+    buffered: (n) => metrics.buffered.set(n),
+    busUp: (up) => metrics.kafkaUp.set(up ? 1 : 0),
+    outage: () => metrics.kafkaOutages.inc(),
   };
+  const sink: BusSink = o.kafka
+    ? new KafkaSink({ bus: o.kafka, group: `evcharging-gateway-${gatewayId}`, bufferMax: o.bufferMax, stallMs: o.kafkaStallMs, spoolFile: o.spoolFile, spoolMax: o.spoolMax }, counters, log)
+    : new EmbeddedSink(broker, counters, o.bufferMax, 512, (topic, payload) => holdIfUnheard(topic, payload));
 
-  broker.on('publish', (packet, client) => {
-    if (!client) {
-      // Broker-side publish: only the embedded command topic matters here (services publish through a client).
+  // --- CP → bus -----------------------------------------------------------------------------------
+  let rejectLogged = 0;
+  function rejected(cpId: string, r: Rejected) {
+    metrics.rejected.inc({ reason: r.reason });
+    // One line per rejection up to a point, then only counted: a CP flooding garbage must not flood the log.
+    if (rejectLogged++ < 100) log.warn({ cp: cpId, reason: r.reason, detail: r.detail.slice(0, 200) }, r.reason === 'spoofed' ? 'spoofed CP id rejected' : 'CP message rejected');
+    else if (rejectLogged === 101) log.warn('further rejected CP messages are only counted (gateway_rejected_total)');
+  }
+
+  /** Hands a routed CP message to the sink; `safe` once it may be acknowledged. */
+  function accept(r: Routed, safe: () => void) {
+    metrics.received.inc({ channel: r.channel });
+    seenCps.add(r.cpId);
+    if (r.msg.type === 'status') lastSeq.set(r.cpId, Math.max(lastSeq.get(r.cpId) ?? 0, r.msg.seq));
+    if (r.entry.critical) sink.push(r.entry, safe);
+    else { sink.push(r.entry); safe(); }
+  }
+
+  function onCpPublish(topic: string, payload: Buffer, sender: string | undefined, channel: string, cb: (err: Error | null) => void) {
+    const r = routeCpPublish(topic, payload, sender, gatewayId);
+    if (!r.ok) {
+      metrics.received.inc({ channel });
+      rejected(sender ?? parseCpTopic(topic)?.cpId ?? '?', r);
+      return cb(null); // consumed and counted; the connection stays
+    }
+    accept(r, () => cb(null));
+  }
+
+  // --- bus → CP: commands ---------------------------------------------------------------------------
+  const commands = new CommandRouter({
+    maxAgeMs: o.commandMaxAgeMs ?? 120_000,
+    listening: (cpId) => (cmdListeners.get(cpId)?.size ?? 0) > 0,
+    publish: (d) => {
+      broker.publish({ cmd: 'publish', topic: d.topic, payload: d.payload, qos: 1, retain: false, dup: false }, () => undefined);
+      metrics.commands.inc();
+    },
+    dropped: (reason, cpId, cmd, detail) => {
+      metrics.commandsDropped.inc({ reason });
+      // Every gateway reads every command on Kafka; one for a CP never seen here is not worth a line.
+      if (reason !== 'undeliverable' || seenCps.has(cpId)) log.warn({ cp: cpId, command_id: cmd.command_id, command: cmd.command, reason, detail }, 'command dropped');
+    },
+  });
+  const seenCps = new Set<string>();
+  sink.onCommand((key, cmd) => { commands.route(key, cmd, Date.now()); metrics.commandsHeld.set(commands.heldCount); });
+
+  // --- embedded bus: commands and the hold for messages nobody subscribes to yet --------------------
+  const hold = new BusHold(60_000, 10_000, (n, why) => metrics.busHeldDropped.inc({ reason: why }, n));
+  function onEmbeddedBusPublish(topic: string, payload: Buffer) {
+    const t = parseEmbeddedBusTopic(topic);
+    if (!t) return;
+    if (t.topic === BUS_TOPICS.centralCommands) {
+      const r = decode(CentralCommandMsg, payload);
+      if (!r.ok) { metrics.rejected.inc({ reason: r.error }); log.warn({ cp: t.key, reason: r.error, detail: r.detail }, 'command rejected'); return; }
+      (sink as EmbeddedSink).command(t.key, r.value);
+      metrics.commandsHeld.set(commands.heldCount);
       return;
     }
-    const cp = parseCpTopic(packet.topic);
-    if (cp && cp.channel !== 'cmd') return void onCpMessage(cp.cpId, cp.channel, packet.payload as Buffer);
-    const parts = packet.topic.split('/');
-    if (!kafkaBus && parts[0] === EMBEDDED_BUS_PREFIX && parts[1] === BUS_TOPICS.centralCommands && parts[2]) {
-      onCommand(parts[2], packet.payload as Buffer);
+    holdIfUnheard(topic, payload);
+  }
+  /** A bus message that no consumer session subscribes to (they are all gone after a restart) is held for the next one. */
+  function holdIfUnheard(topic: string, payload: Buffer) {
+    internals.persistence.subscriptionsByTopic(topic).then((subs: unknown[]) => {
+      if (!subs.length && !closing) { hold.hold(topic, payload, Date.now()); metrics.busHeld.set(hold.size); }
+    }, () => undefined);
+  }
+
+  broker.on('subscribe', (subs, client) => {
+    if (!client) return;
+    const now = Date.now();
+    for (const s of subs) {
+      const cp = parseCpTopic(s.topic);
+      if (cp?.channel === 'cmd') {
+        let set = cmdListeners.get(cp.cpId);
+        if (!set) cmdListeners.set(cp.cpId, set = new Set());
+        set.add(client);
+        seenCps.add(cp.cpId);
+        setImmediate(() => { commands.ready(cp.cpId, Date.now()); metrics.commandsHeld.set(commands.heldCount); });
+      }
+    }
+    if (hold.size) {
+      const out = hold.release(subs.map((s) => s.topic), now);
+      for (const h of out) broker.publish({ cmd: 'publish', topic: h.topic, payload: h.payload, qos: 1, retain: false, dup: false }, () => undefined);
+      if (out.length) log.info({ messages: out.length, client: client.id }, 'held bus messages delivered to a new subscriber');
+      metrics.busHeld.set(hold.size);
     }
   });
-
-  function onCpMessage(cpId: string, channel: CpChannel, payload: Buffer) {
-    metrics.received.inc({ channel });
-    const r = decode(CHANNEL_SCHEMA[channel], payload);
-    if (!r.ok) {
-      metrics.rejected.inc({ reason: r.error });
-      log.warn({ cp: cpId, channel, error: r.error, detail: r.detail.slice(0, 200) }, 'CP message rejected');
-      return;
+  const forgetListener = (client: Client, filters?: string[]) => {
+    for (const [cpId, set] of cmdListeners) {
+      if (filters && !filters.includes(mqttTopics.command(cpId))) continue;
+      if (set.delete(client) && !set.size) cmdListeners.delete(cpId);
     }
-    const msg = r.value as { cp_id: string; type: string; seq?: number };
-    if (msg.cp_id !== cpId || msg.type !== CHANNEL_TYPE[channel]) {
-      metrics.rejected.inc({ reason: msg.cp_id !== cpId ? 'spoofed' : 'schema' });
-      log.warn({ cp: cpId, payload_cp: msg.cp_id, channel }, msg.cp_id !== cpId ? 'spoofed CP id rejected' : 'message type does not match topic');
-      return;
-    }
-    if (typeof msg.seq === 'number' && msg.type === 'status') lastSeq.set(cpId, Math.max(lastSeq.get(cpId) ?? 0, msg.seq));
-    toBus(CP_CHANNEL_TABLE[channel].busTopic, cpId, encode(r.value));
-  }
-
-  function onCommand(cpId: string, payload: Buffer) {
-    const r = decode(CentralCommandMsg, payload);
-    if (!r.ok || r.value.cp_id !== cpId) {
-      metrics.rejected.inc({ reason: r.ok ? 'spoofed' : r.error });
-      log.warn({ cp: cpId }, 'command rejected');
-      return;
-    }
-    broker.publish({ cmd: 'publish', topic: mqttTopics.command(cpId), payload: encode(r.value), qos: 1, retain: false, dup: false }, () => undefined);
-    metrics.commands.inc();
-  }
+  };
+  broker.on('unsubscribe', (filters, client) => { if (client) forgetListener(client, filters); });
 
   // A CP that goes away (crash, network, clean disconnect) always yields DISCONNECTED on cp.status.
+  let cpsConnected = 0;
+  broker.on('client', (client) => { metrics.clients.inc(); if (identities.get(client) !== 'dev' && (identities.get(client) as Identity | undefined)?.role === 'cp') cpsConnected++; });
   broker.on('clientDisconnect', (client) => {
     metrics.clients.dec();
+    forgetListener(client);
     const who = identities.get(client);
-    const cpId = who === 'dev' || !who ? devCpId(client) : who.role === 'cp' ? who.id : undefined;
+    if (who && who !== 'dev' && who.role === 'cp') cpsConnected--;
+    const cpId = who === 'dev' || !who ? devCps.get(client) : who.role === 'cp' ? who.id : undefined;
     if (!cpId || closing) return;
     const seq = (lastSeq.get(cpId) ?? 0) + 1;
     lastSeq.set(cpId, seq);
-    const status = BUS_SCHEMAS['cp.status'].parse({ v: 1, type: 'status', cp_id: cpId, state: 'DISCONNECTED', source: 'gateway', reason: 'connection lost', seq, ts: Date.now() });
     log.info({ cp: cpId }, 'CP disconnected');
-    toBus(BUS_TOPICS.cpStatus, cpId, encode(status));
+    sink.push(connectionLost(cpId, seq, Date.now(), gatewayId), () => undefined);
   });
-  broker.on('client', () => metrics.clients.inc());
-  // In dev mode a CP is recognised by the id it published under (not a tool that sent it a command).
-  const devCps = new WeakMap<Client, string>();
-  broker.on('publish', (packet, client) => {
-    const cp = client && parseCpTopic(packet.topic);
-    if (client && cp && cp.channel !== 'cmd') devCps.set(client, cp.cpId);
-  });
-  const devCpId = (client: Client) => devCps.get(client);
 
-  if (kafkaBus) {
-    // From the beginning on the group's first start, so a command central sends before the group has joined is not lost;
-    // the age limit keeps that first read (and a long-stopped gateway) from replaying old commands to CPs.
-    let staleLogged = false;
-    kafkaBus.subscribe(BUS_TOPICS.centralCommands, (cmd, meta) => {
-      const age = Date.now() - cmd.ts;
-      if (age > commandMaxAgeMs) {
-        metrics.rejected.inc({ reason: 'stale' });
-        if (!staleLogged) log.warn({ cp: meta.key, command_id: cmd.command_id, age_ms: age, max_age_ms: commandMaxAgeMs }, 'stale command dropped (further ones are only counted)');
-        staleLogged = true;
-        return;
-      }
-      onCommand(meta.key, encode(cmd));
-    }, { group: 'evcharging-gateway', fromBeginning: true });
-    void kafkaBus.start().then(() => metrics.kafkaUp.set(forwarder?.down ? 0 : 1))
-      .catch((err) => { if (!closing) log.error({ err: errText(err) }, 'kafka bus failed to start'); });
-  }
+  // --- heartbeat and housekeeping ---------------------------------------------------------------------
+  const beatMs = o.beatMs ?? 1_000;
+  let beatSeq = 0;
+  const beat = () => {
+    // Dev mode has no roles: count the clients that published as a CP.
+    const cps = o.credentials ? cpsConnected : Object.values(internals.clients).filter((c) => devCps.has(c)).length;
+    sink.push(gatewayBeat({ gatewayId, bootId, intervalMs: beatMs, cps, seq: ++beatSeq, now: Date.now() }));
+    metrics.beats.inc();
+    const now = Date.now();
+    commands.sweep(now); hold.sweep(now);
+    metrics.commandsHeld.set(commands.heldCount); metrics.busHeld.set(hold.size);
+    if (sink instanceof KafkaSink) metrics.spooled.set(sink.spool?.size ?? 0);
+  };
+  const beatTimer = setInterval(beat, beatMs);
+  beatTimer.unref();
 
-  // --- listeners -----------------------------------------------------------------------------
+  await sink.start();
+  beat();
+
+  // --- listeners -----------------------------------------------------------------------------------
   const mqttServer = net.createServer((s) => broker.handle(s));
   await new Promise<void>((res, rej) => { mqttServer.once('error', rej); mqttServer.listen(o.mqttPort, o.host, () => res()); });
   let tlsServer: tls.Server | undefined;
@@ -210,11 +289,11 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
   }
   const http = Fastify({ logger: false });
   http.get('/health', async () => ({
-    status: 'ok', bus: kafkaBus ? 'kafka' : 'embedded', kafka: kafkaBus?.health(), kafka_up: forwarder ? !forwarder.down && kafkaBus!.health().producer === 'connected' : undefined,
-    buffered: buffer.size, shed: buffer.shed, clients: broker.connectedClients,
+    status: 'ok', gateway_id: gatewayId, boot_id: bootId, ...sink.health(), clients: broker.connectedClients,
+    commands_held: commands.heldCount, bus_held: hold.size,
   }));
   http.get('/metrics', async (_req, reply) => {
-    metrics.kafkaInvalid.set(kafkaBus?.stats().invalid ?? 0);
+    if (sink instanceof KafkaSink) { metrics.kafkaInvalid.set(sink.invalid()); metrics.spooled.set(sink.spool?.size ?? 0); }
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
   await http.listen({ port: o.httpPort, host: o.host });
@@ -224,24 +303,34 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
     httpPort: (http.server.address() as net.AddressInfo).port,
     tlsPort: tlsServer ? (tlsServer.address() as net.AddressInfo).port : undefined,
   };
-  log.info({ ...ports, mode: o.credentials ? 'auth' : 'dev', bus: kafkaBus ? 'kafka' : 'embedded' }, 'gateway listening');
+  log.info({ ...ports, gateway_id: gatewayId, mode: o.credentials ? 'auth' : 'dev', bus: sink.kind, spool: o.kafka ? o.spoolFile ?? null : undefined }, 'gateway listening');
   if (!o.credentials) log.warn('DEV MODE: every client is admitted without credentials and ACLs are off; never use this in production');
 
   return {
     ...ports,
+    gatewayId,
+    ingestCpMessage: (cpId, msg) => new Promise((resolve) => {
+      const r = routeCpMessage(cpId, msg, gatewayId);
+      if (!r.ok) { rejected(cpId, r); return resolve(r); }
+      seenCps.add(cpId);
+      accept(r, () => resolve({ ok: true }));
+    }),
+    attachCommands: (cpId, deliver) => {
+      seenCps.add(cpId);
+      const detach = commands.attach(cpId, deliver);
+      setImmediate(() => commands.ready(cpId, Date.now()));
+      return detach;
+    },
     async close() {
       closing = true;
+      clearInterval(beatTimer);
       await http.close();
       await new Promise<void>((r) => broker.close(() => r()));
       mqttServer.close(); tlsServer?.close();
-      if (forwarder) {
-        // Nothing new comes in now: give Kafka a moment to take what is held, and say what could not be delivered.
-        const left = await forwarder.drain(o.drainMs ?? 2_000);
-        if (left) log.warn({ undelivered: left }, 'stopping with messages not delivered to Kafka');
-        else log.info('buffer flushed to Kafka');
-        forwarder.close();
-      }
-      await kafkaBus?.close();
+      // Nothing new comes in now: give the bus a moment to take what is held, and say what could not be delivered.
+      const left = await sink.close(o.drainMs ?? 2_000);
+      if (left) log.warn({ undelivered: left, spooled: sink instanceof KafkaSink ? sink.spool?.size ?? 0 : 0 }, 'stopping with messages not delivered to the bus');
+      else if (sink.kind === 'kafka') log.info('buffer flushed to Kafka');
     },
   };
 }

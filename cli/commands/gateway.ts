@@ -6,6 +6,7 @@ interface GatewayCliOptions extends BusOptionValues {
   mqttPort: number; host: string; httpPort: number;
   tlsPort?: number; tlsCert?: string; tlsKey?: string;
   credentials?: string; dev?: boolean; bufferMax: number; commandMaxAgeMs: number;
+  gatewayId?: string; beatMs: number; spoolDir: string;
 }
 
 /** `evcharging gateway`: the edge gateway. `evcharging gateway add-client`: write a credentials entry. */
@@ -21,12 +22,16 @@ export default function register(program: Command): void {
     .addOption(opt('--credentials <file>', 'credentials file (JSON, scrypt-hashed secrets)', 'GATEWAY_CREDENTIALS_FILE'))
     .addOption(opt('--dev [bool]', 'dev mode: admit every client, no ACLs (loud warning)', 'GATEWAY_DEV_MODE', parseBool))
     .addOption(opt('--buffer-max <n>', 'messages held while Kafka is away (telemetry shed first)', 'GATEWAY_BUFFER_MAX', parsePositiveInt, 100_000))
-    .addOption(opt('--command-max-age-ms <ms>', 'Kafka commands older than this are dropped, not sent to the CP', 'GATEWAY_COMMAND_MAX_AGE_MS', parsePositiveInt, 120_000));
+    .addOption(opt('--command-max-age-ms <ms>', 'commands without a deadline older than this are dropped, not sent to the CP', 'GATEWAY_COMMAND_MAX_AGE_MS', parsePositiveInt, 120_000))
+    .addOption(opt('--gateway-id <id>', 'this gateway\'s id on the bus (heartbeat, gw stamp; default gw-<hostname>)', 'GATEWAY_ID', parseId))
+    .addOption(opt('--beat-ms <ms>', 'heartbeat period on cp.status', 'GATEWAY_BEAT_MS', parsePositiveInt, 1_000))
+    .addOption(opt('--spool-dir <dir>', 'Kafka: where critical messages wait on disk until Kafka has them', 'GATEWAY_SPOOL_DIR', undefined, './data/gateway'));
   addBusOptions(cmd);
   cmd.action(async (o: GatewayCliOptions) => {
     const dev = o.dev === true || (o.dev as unknown) === '' ;
     if (!o.credentials && !dev) throw new ConfigError('gateway needs --credentials <file> (GATEWAY_CREDENTIALS_FILE) or --dev (GATEWAY_DEV_MODE=true)');
     if (o.tlsPort !== undefined && (!o.tlsCert || !o.tlsKey)) throw new ConfigError('--tls-port needs --tls-cert and --tls-key');
+    const path = await import('node:path');
     const { createLogger } = await import('../../lib/log.js');
     const { onShutdown } = await import('../../lib/lifecycle.js');
     const { loadCredentials } = await import('../../registry/credentials.js');
@@ -41,6 +46,8 @@ export default function register(program: Command): void {
       host: o.host, mqttPort: o.mqttPort, httpPort: o.httpPort,
       tls: o.tlsPort !== undefined ? { port: o.tlsPort, cert: o.tlsCert!, key: o.tlsKey! } : undefined,
       credentials, bufferMax: o.bufferMax, commandMaxAgeMs: o.commandMaxAgeMs, kafka: bus.kafkaBootstrap ? bus : undefined,
+      gatewayId: o.gatewayId, beatMs: o.beatMs,
+      ...(bus.kafkaBootstrap ? { spoolFile: path.join(o.spoolDir, `${o.gatewayId ?? 'gateway'}.spool`) } : {}),
     }, log);
     onShutdown(log, [() => gw.close()]);
   });
