@@ -92,8 +92,8 @@ export function connectionLost(cpId: string, seq: number, now: number, gatewayId
   return { topic: BUS_TOPICS.cpStatus, key: cpId, value: encode(msg), critical: true, droppable: false };
 }
 
-/** The gateway's heartbeat on cp.status, keyed by its id. Not shed, but not worth holding a CP for either. */
+/** The gateway's heartbeat on cp.status, keyed by its id. Shed first under pressure: only a fresh one means anything. */
 export function gatewayBeat(f: { gatewayId: string; bootId: string; intervalMs: number; cps: number; seq: number; now: number }): BusEntry {
   const msg: GatewayBeatMsg = { v: PROTOCOL_VERSION, type: 'gateway', gateway_id: f.gatewayId, boot_id: f.bootId, interval_ms: f.intervalMs, cps: f.cps, seq: f.seq, ts: f.now };
-  return { topic: BUS_TOPICS.cpStatus, key: f.gatewayId, value: encode(msg), critical: false, droppable: false };
+  return { topic: BUS_TOPICS.cpStatus, key: f.gatewayId, value: encode(msg), critical: false, droppable: true };
 }

@@ -188,8 +188,9 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
     },
     dropped: (reason, cpId, cmd, detail) => {
       metrics.commandsDropped.inc({ reason });
+      if (reason === 'stale' || reason === 'spoofed' || reason === 'expired') metrics.rejected.inc({ reason });
       // Every gateway reads every command on Kafka; one for a CP never seen here is not worth a line.
-      if (reason !== 'undeliverable' || seenCps.has(cpId)) log.warn({ cp: cpId, command_id: cmd.command_id, command: cmd.command, reason, detail }, 'command dropped');
+      if (reason !== 'undeliverable' || seenCps.has(cpId)) log.warn({ cp: cpId, command_id: cmd.command_id, command: cmd.command, reason, detail }, `${reason} command dropped`);
     },
   });
   const seenCps = new Set<string>();
@@ -265,10 +266,10 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
   let beatSeq = 0;
   const beat = () => {
     // Dev mode has no roles: count the clients that published as a CP.
-    const cps = o.credentials ? cpsConnected : Object.values(internals.clients).filter((c) => devCps.has(c)).length;
-    sink.push(gatewayBeat({ gatewayId, bootId, intervalMs: beatMs, cps, seq: ++beatSeq, now: Date.now() }));
-    metrics.beats.inc();
     const now = Date.now();
+    const cps = o.credentials ? cpsConnected : Object.values(internals.clients).filter((c) => devCps.has(c)).length;
+    // Only while the bus takes messages: a beat queued behind an outage would arrive late and claim a liveness central could not see.
+    if (sink.up()) { sink.push(gatewayBeat({ gatewayId, bootId, intervalMs: beatMs, cps, seq: ++beatSeq, now })); metrics.beats.inc(); }
     commands.sweep(now); hold.sweep(now);
     metrics.commandsHeld.set(commands.heldCount); metrics.busHeld.set(hold.size);
     if (sink instanceof KafkaSink) metrics.spooled.set(sink.spool?.size ?? 0);
@@ -329,7 +330,7 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
       mqttServer.close(); tlsServer?.close();
       // Nothing new comes in now: give the bus a moment to take what is held, and say what could not be delivered.
       const left = await sink.close(o.drainMs ?? 2_000);
-      if (left) log.warn({ undelivered: left, spooled: sink instanceof KafkaSink ? sink.spool?.size ?? 0 : 0 }, 'stopping with messages not delivered to the bus');
+      if (left) log.warn({ undelivered: left, spooled: sink instanceof KafkaSink ? sink.spool?.size ?? 0 : 0 }, `stopping with messages not delivered to ${sink.kind === 'kafka' ? 'Kafka' : 'the bus'}`);
       else if (sink.kind === 'kafka') log.info('buffer flushed to Kafka');
     },
   };

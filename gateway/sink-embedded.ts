@@ -30,6 +30,7 @@ export class EmbeddedSink implements BusSink {
   }
 
   get queued(): number { return this.buffer.size; }
+  up(): boolean { return !this.closing; }
 
   push(entry: BusEntry, safe?: () => void): void {
     if (this.closing) return;

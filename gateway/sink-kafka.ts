@@ -67,6 +67,7 @@ export class KafkaSink implements BusSink {
   }
 
   get queued(): number { return this.buffer.size; }
+  up(): boolean { return !this.closing && !this.forwarder.down && this.bus.health().producer === 'connected'; }
 
   push(entry: BusEntry, safe?: () => void): void {
     if (this.closing) return;

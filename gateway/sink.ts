@@ -17,6 +17,8 @@ export interface BusSink {
   /** Central's commands for CPs (Kafka: read from central.commands; embedded: fed by the server). */
   onCommand(handler: (key: string, cmd: CentralCommandMsg) => void): void;
   start(): Promise<void>;
+  /** Whether the bus takes entries now (a heartbeat is sent only then: a late one would claim a liveness that was not there). */
+  up(): boolean;
   /** Entries waiting to be handed to the bus. */
   readonly queued: number;
   health(): Record<string, unknown>;

@@ -16,7 +16,8 @@ import path from 'node:path';
  * Bounded by `maxEntries` pending: beyond it `append` refuses, and the caller holds the CP's
  * acknowledgement until the bus itself has the message (back-pressure, nothing dropped).
  * Replayed on start: the pending entries come back in order. The file is rewritten with only
- * what is pending when it has grown past `compactBytes` (write a temporary file, fsync, rename).
+ * what is pending when it has grown past `compactBytes` (write a temporary file, fsync, rename),
+ * and removed on a clean close with nothing pending.
  */
 export interface SpoolEntry { n: number; topic: string; key: string; value: Buffer }
 
@@ -142,5 +143,7 @@ export class Spool {
     this.closed = true;
     try { fs.fsyncSync(this.fd); } catch { /* best effort: what was fsynced before is what counts */ }
     fs.closeSync(this.fd);
+    // Nothing pending: leave no file behind (a gateway stopped cleanly with everything delivered).
+    if (!this.pending.size) fs.rmSync(this.file, { force: true });
   }
 }
