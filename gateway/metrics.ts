@@ -18,8 +18,6 @@ export function createGatewayMetrics() {
     kafkaInvalid: new Gauge({ name: 'gateway_kafka_invalid_total', help: 'messages read from Kafka (central.commands) that failed validation and were skipped', registers: [registry] }),
     commandsDropped: new Counter({ name: 'gateway_commands_dropped_total', help: 'commands not sent to a CP, by reason (expired, stale, spoofed, undeliverable, overflow)', labelNames: ['reason'], registers: [registry] }),
     commandsHeld: new Gauge({ name: 'gateway_commands_held', help: 'commands waiting for their CP to subscribe', registers: [registry] }),
-    busHeld: new Gauge({ name: 'gateway_bus_held', help: 'embedded-bus messages waiting for a subscriber', registers: [registry] }),
-    busHeldDropped: new Counter({ name: 'gateway_bus_held_dropped_total', help: 'embedded-bus messages dropped while waiting for a subscriber, by reason (expired, overflow)', labelNames: ['reason'], registers: [registry] }),
     spooled: new Gauge({ name: 'gateway_spool_size', help: 'critical messages in the spool on disk, not yet on Kafka', registers: [registry] }),
     beats: new Counter({ name: 'gateway_beats_total', help: 'gateway heartbeats published on cp.status', registers: [registry] }),
     clients: new Gauge({ name: 'gateway_clients', help: 'connected MQTT clients', registers: [registry] }),

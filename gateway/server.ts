@@ -13,7 +13,7 @@ import { mayPublish, maySubscribe, type Identity } from './acl.js';
 import { VerifiedSecrets, verifySecretAsync, type CredentialEntry } from '../registry/credentials.js';
 import { connectionLost, gatewayBeat, routeCpMessage, routeCpPublish, type Rejected, type Routed } from './bridge.js';
 import { CommandRouter } from './commands.js';
-import { BusHold } from './bus-hold.js';
+import { DurableSessions } from './sessions.js';
 import { createGatewayMetrics } from './metrics.js';
 import type { BusSink, SinkCounters } from './sink.js';
 import { EmbeddedSink } from './sink-embedded.js';
@@ -44,6 +44,8 @@ export interface GatewayOptions {
   /** Kafka: the spool file for critical messages acknowledged but not yet on Kafka (unset: no spool, acks wait for Kafka). */
   spoolFile?: string;
   spoolMax?: number;
+  /** Embedded bus: where the persistent sessions' subscriptions are kept across restarts (unset: in memory only). */
+  sessionsFile?: string;
 }
 
 export interface RunningGateway {
@@ -63,7 +65,7 @@ export interface RunningGateway {
 /** What the gateway uses of aedes beyond its typings: its emitter, its persistence and its client table. */
 interface AedesInternals {
   mq: { on(topic: string, listener: (packet: unknown, done: () => void) => void): void };
-  persistence: { subscriptionsByTopic(topic: string): Promise<unknown[]> };
+  persistence: { addSubscriptions(client: { id: string }, subs: Array<{ topic: string; qos: number }>): Promise<void> };
   clients: Record<string, Client>;
 }
 
@@ -148,7 +150,7 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
   };
   const sink: BusSink = o.kafka
     ? new KafkaSink({ bus: o.kafka, group: `evcharging-gateway-${gatewayId}`, bufferMax: o.bufferMax, stallMs: o.kafkaStallMs, spoolFile: o.spoolFile, spoolMax: o.spoolMax }, counters, log)
-    : new EmbeddedSink(broker, counters, o.bufferMax, 512, (topic, payload) => holdIfUnheard(topic, payload));
+    : new EmbeddedSink(broker, counters, o.bufferMax);
 
   // --- CP → bus -----------------------------------------------------------------------------------
   let rejectLogged = 0;
@@ -196,30 +198,23 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
   const seenCps = new Set<string>();
   sink.onCommand((key, cmd) => { commands.route(key, cmd, Date.now()); metrics.commandsHeld.set(commands.heldCount); });
 
-  // --- embedded bus: commands and the hold for messages nobody subscribes to yet --------------------
-  const hold = new BusHold(60_000, 10_000, (n, why) => metrics.busHeldDropped.inc({ reason: why }, n));
+  // --- embedded bus: commands, and sessions that survive a restart ------------------------------------
   function onEmbeddedBusPublish(topic: string, payload: Buffer) {
     const t = parseEmbeddedBusTopic(topic);
-    if (!t) return;
-    if (t.topic === BUS_TOPICS.centralCommands) {
-      const r = decode(CentralCommandMsg, payload);
-      if (!r.ok) { metrics.rejected.inc({ reason: r.error }); log.warn({ cp: t.key, reason: r.error, detail: r.detail }, 'command rejected'); return; }
-      (sink as EmbeddedSink).command(t.key, r.value);
-      metrics.commandsHeld.set(commands.heldCount);
-      return;
-    }
-    holdIfUnheard(topic, payload);
+    if (!t || t.topic !== BUS_TOPICS.centralCommands) return;
+    const r = decode(CentralCommandMsg, payload);
+    if (!r.ok) { metrics.rejected.inc({ reason: r.error }); log.warn({ cp: t.key, reason: r.error, detail: r.detail }, 'command rejected'); return; }
+    (sink as EmbeddedSink).command(t.key, r.value);
+    metrics.commandsHeld.set(commands.heldCount);
   }
-  /** A bus message that no consumer session subscribes to (they are all gone after a restart) is held for the next one. */
-  function holdIfUnheard(topic: string, payload: Buffer) {
-    internals.persistence.subscriptionsByTopic(topic).then((subs: unknown[]) => {
-      if (!subs.length && !closing) { hold.hold(topic, payload, Date.now()); metrics.busHeld.set(hold.size); }
-    }, () => undefined);
+  const sessions = sink.kind === 'embedded' && o.sessionsFile ? new DurableSessions(o.sessionsFile) : undefined;
+  if (sessions) {
+    for (const [id, subs] of sessions.saved()) await internals.persistence.addSubscriptions({ id }, subs);
+    if (sessions.size) log.info({ sessions: sessions.size }, 'embedded bus sessions restored: messages for their consumers are queued until they reconnect');
   }
 
   broker.on('subscribe', (subs, client) => {
     if (!client) return;
-    const now = Date.now();
     for (const s of subs) {
       const cp = parseCpTopic(s.topic);
       if (cp?.channel === 'cmd') {
@@ -230,12 +225,7 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
         setImmediate(() => { commands.ready(cp.cpId, Date.now()); metrics.commandsHeld.set(commands.heldCount); });
       }
     }
-    if (hold.size) {
-      const out = hold.release(subs.map((s) => s.topic), now);
-      for (const h of out) broker.publish({ cmd: 'publish', topic: h.topic, payload: h.payload, qos: 1, retain: false, dup: false }, () => undefined);
-      if (out.length) log.info({ messages: out.length, client: client.id }, 'held bus messages delivered to a new subscriber');
-      metrics.busHeld.set(hold.size);
-    }
+    if (sessions && !client.clean) sessions.subscribed(client.id, subs.map((s) => ({ topic: s.topic, qos: s.qos as 0 | 1 | 2 })));
   });
   const forgetListener = (client: Client, filters?: string[]) => {
     for (const [cpId, set] of cmdListeners) {
@@ -243,11 +233,17 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
       if (set.delete(client) && !set.size) cmdListeners.delete(cpId);
     }
   };
-  broker.on('unsubscribe', (filters, client) => { if (client) forgetListener(client, filters); });
+  broker.on('unsubscribe', (filters, client) => {
+    if (!client) return;
+    forgetListener(client, filters);
+    if (sessions && !client.clean) sessions.unsubscribed(client.id, filters);
+  });
 
   // A CP that goes away (crash, network, clean disconnect) always yields DISCONNECTED on cp.status.
   let cpsConnected = 0;
-  broker.on('client', (client) => { metrics.clients.inc(); if (identities.get(client) !== 'dev' && (identities.get(client) as Identity | undefined)?.role === 'cp') cpsConnected++; });
+  broker.on('client', (client) => {
+    metrics.clients.inc();
+    if (client.clean) sessions?.cleared(client.id); if (identities.get(client) !== 'dev' && (identities.get(client) as Identity | undefined)?.role === 'cp') cpsConnected++; });
   broker.on('clientDisconnect', (client) => {
     metrics.clients.dec();
     forgetListener(client);
@@ -270,8 +266,8 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
     const cps = o.credentials ? cpsConnected : Object.values(internals.clients).filter((c) => devCps.has(c)).length;
     // Only while the bus takes messages: a beat queued behind an outage would arrive late and claim a liveness central could not see.
     if (sink.up()) { sink.push(gatewayBeat({ gatewayId, bootId, intervalMs: beatMs, cps, seq: ++beatSeq, now })); metrics.beats.inc(); }
-    commands.sweep(now); hold.sweep(now);
-    metrics.commandsHeld.set(commands.heldCount); metrics.busHeld.set(hold.size);
+    commands.sweep(now);
+    metrics.commandsHeld.set(commands.heldCount);
     if (sink instanceof KafkaSink) metrics.spooled.set(sink.spool?.size ?? 0);
   };
   const beatTimer = setInterval(beat, beatMs);
@@ -291,7 +287,7 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
   const http = Fastify({ logger: false });
   http.get('/health', async () => ({
     status: 'ok', gateway_id: gatewayId, boot_id: bootId, ...sink.health(), clients: broker.connectedClients,
-    commands_held: commands.heldCount, bus_held: hold.size,
+    commands_held: commands.heldCount,
   }));
   http.get('/metrics', async (_req, reply) => {
     if (sink instanceof KafkaSink) { metrics.kafkaInvalid.set(sink.invalid()); metrics.spooled.set(sink.spool?.size ?? 0); }

@@ -23,9 +23,7 @@ export class EmbeddedSink implements BusSink {
   private closing = false;
   private commandHandler?: (key: string, cmd: CentralCommandMsg) => void;
 
-  /** `published` sees each critical entry once the broker took it (the server holds it if nobody subscribes yet). */
-  constructor(private readonly broker: Aedes, private readonly counters: SinkCounters, max: number, private readonly batchMax = 512,
-    private readonly published?: (mqttTopic: string, payload: Buffer) => void) {
+  constructor(private readonly broker: Aedes, private readonly counters: SinkCounters, max: number, private readonly batchMax = 512) {
     this.buffer = new ForwardBuffer(max);
   }
 
@@ -57,7 +55,6 @@ export class EmbeddedSink implements BusSink {
       const topic = embeddedBusTopic(p.topic as never, p.key);
       this.broker.publish({ cmd: 'publish', topic, payload: p.value, qos: 1, retain: false, dup: false }, () => {
         this.counters.bridged(p.topic, 1);
-        if (p.critical) this.published?.(topic, p.value);
         p.onBus?.();
         if (--left === 0) {
           this.buffer.ack();

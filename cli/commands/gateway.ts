@@ -6,7 +6,7 @@ interface GatewayCliOptions extends BusOptionValues {
   mqttPort: number; host: string; httpPort: number;
   tlsPort?: number; tlsCert?: string; tlsKey?: string;
   credentials?: string; dev?: boolean; bufferMax: number; commandMaxAgeMs: number;
-  gatewayId?: string; beatMs: number; spoolDir: string;
+  gatewayId?: string; beatMs: number; stateDir: string;
 }
 
 /** `evcharging gateway`: the edge gateway. `evcharging gateway add-client`: write a credentials entry. */
@@ -25,7 +25,7 @@ export default function register(program: Command): void {
     .addOption(opt('--command-max-age-ms <ms>', 'commands without a deadline older than this are dropped, not sent to the CP', 'GATEWAY_COMMAND_MAX_AGE_MS', parsePositiveInt, 120_000))
     .addOption(opt('--gateway-id <id>', 'this gateway\'s id on the bus (heartbeat, gw stamp; default gw-<hostname>)', 'GATEWAY_ID', parseId))
     .addOption(opt('--beat-ms <ms>', 'heartbeat period on cp.status', 'GATEWAY_BEAT_MS', parsePositiveInt, 1_000))
-    .addOption(opt('--spool-dir <dir>', 'Kafka: where critical messages wait on disk until Kafka has them (file <gateway-id>-<mqtt-port>.spool)', 'GATEWAY_SPOOL_DIR', undefined, './data/gateway'));
+    .addOption(opt('--state-dir <dir>', 'what must survive a restart: Kafka spool of critical messages, embedded-bus sessions (files <gateway-id>-<mqtt-port>.*)', 'GATEWAY_STATE_DIR', undefined, './data/gateway'));
   addBusOptions(cmd);
   cmd.action(async (o: GatewayCliOptions) => {
     const dev = o.dev === true || (o.dev as unknown) === '' ;
@@ -47,7 +47,8 @@ export default function register(program: Command): void {
       tls: o.tlsPort !== undefined ? { port: o.tlsPort, cert: o.tlsCert!, key: o.tlsKey! } : undefined,
       credentials, bufferMax: o.bufferMax, commandMaxAgeMs: o.commandMaxAgeMs, kafka: bus.kafkaBootstrap ? bus : undefined,
       gatewayId: o.gatewayId, beatMs: o.beatMs,
-      ...(bus.kafkaBootstrap ? { spoolFile: path.join(o.spoolDir, `${o.gatewayId ?? 'gateway'}-${o.mqttPort}.spool`) } : {}),
+      ...(bus.kafkaBootstrap ? { spoolFile: path.join(o.stateDir, `${o.gatewayId ?? 'gateway'}-${o.mqttPort}.spool`) }
+        : { sessionsFile: path.join(o.stateDir, `${o.gatewayId ?? 'gateway'}-${o.mqttPort}.sessions.json`) }),
     }, log);
     onShutdown(log, [() => gw.close()]);
   });

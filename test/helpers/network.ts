@@ -30,6 +30,8 @@ export interface NetworkOptions {
   startTimeoutMs?: number;
   /** Start central too (default true). */
   central?: boolean;
+  /** More arguments for the gateway. */
+  gatewayArgs?: string[];
 }
 
 export interface CpOptions {
@@ -77,7 +79,7 @@ export class TestNetwork {
 
   private constructor(
     readonly dir: string,
-    readonly opts: Required<Omit<NetworkOptions, 'kafkaBootstrap' | 'central'>> & Pick<NetworkOptions, 'kafkaBootstrap'>,
+    readonly opts: Required<Omit<NetworkOptions, 'kafkaBootstrap' | 'central' | 'gatewayArgs'>> & Pick<NetworkOptions, 'kafkaBootstrap'>,
     readonly ports: { mqtt: number; gatewayHttp: number; central: number },
   ) {
     this.mqttUrl = `mqtt://127.0.0.1:${ports.mqtt}`;
@@ -98,7 +100,8 @@ export class TestNetwork {
       startTimeoutMs: options.startTimeoutMs ?? 60_000,
     }, { mqtt, gatewayHttp, central });
     try {
-      n.spawn('gateway', 'gateway', ['gateway', '--dev', 'true', '--host', '127.0.0.1', '--mqtt-port', String(mqtt), '--http-port', String(gatewayHttp), ...n.busArgs()]);
+      n.spawn('gateway', 'gateway', ['gateway', '--dev', 'true', '--host', '127.0.0.1', '--mqtt-port', String(mqtt), '--http-port', String(gatewayHttp),
+        '--state-dir', path.join(dir, 'gateway'), ...n.busArgs(), ...(options.gatewayArgs ?? [])]);
       await n.waitHttp('gateway', `${n.gatewayHttpUrl}/health`);
       n.recorder = await recordBus({ kafkaBootstrap: options.kafkaBootstrap, mqttUrl: n.mqttUrl });
       if (options.central === false) return n;

@@ -7,7 +7,7 @@ import {
 } from '../../protocol/index.js';
 import { connectionLost, gatewayBeat, routeCommand, routeCpMessage, routeCpPublish, routeEmbeddedCommand } from '../../gateway/bridge.js';
 import { CommandRouter, type CommandDropReason } from '../../gateway/commands.js';
-import { BusHold, topicMatches } from '../../gateway/bus-hold.js';
+import { DurableSessions } from '../../gateway/sessions.js';
 import { Spool } from '../../gateway/spool.js';
 
 const T = 1_800_000_000_000;
@@ -153,24 +153,21 @@ describe('command router: delivered or expired with a reason, never silently los
   });
 });
 
-describe('embedded-bus hold', () => {
-  it('matches MQTT filters', () => {
-    expect(topicMatches('bus/driver.requests/+', 'bus/driver.requests/D-1')).toBe(true);
-    expect(topicMatches('bus/#', 'bus/driver.requests/D-1')).toBe(true);
-    expect(topicMatches('bus/driver.updates/D-1', 'bus/driver.updates/D-2')).toBe(false);
-    expect(topicMatches('bus/+', 'bus/a/b')).toBe(false);
-  });
-  it('releases held messages in order to the first matching subscription, and expires them by their own deadline', () => {
-    const dropped: string[] = [];
-    const h = new BusHold(1000, 10, (n, why) => dropped.push(`${why}:${n}`));
-    h.hold('bus/driver.requests/D-1', buf({ request_id: 'r1', expires_at: T + 50 }), T);
-    h.hold('bus/driver.requests/D-1', buf({ request_id: 'r2' }), T);
-    h.hold('bus/driver.updates/D-1', buf({ x: 1 }), T);
-    expect(h.release(['bus/driver.requests/+'], T + 10).map((m) => JSON.parse(m.payload.toString()).request_id)).toEqual(['r1', 'r2']);
-    h.hold('bus/driver.requests/D-1', buf({ request_id: 'r3', expires_at: T + 50 }), T);
-    expect(h.release(['bus/driver.requests/+'], T + 100)).toEqual([]);
-    expect(dropped).toEqual(['expired:1']);
-    expect(h.size).toBe(1);
+describe('embedded-bus durable sessions', () => {
+  it('keeps persistent clients\' subscriptions in a file across restarts, and forgets a session started clean', async () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'sessions-')), 'gw.sessions.json');
+    const a = new DurableSessions(file);
+    a.subscribed('evcharging-central', [{ topic: 'bus/driver.requests/+', qos: 1 }, { topic: 'bus/cp.status/+', qos: 1 }]);
+    a.subscribed('driver-D-1', [{ topic: 'bus/driver.updates/D-1', qos: 1 }]);
+    a.unsubscribed('evcharging-central', ['bus/cp.status/+']);
+    await new Promise((r) => setImmediate(r));
+    const b = new DurableSessions(file);
+    expect(b.saved()).toEqual([['evcharging-central', [{ topic: 'bus/driver.requests/+', qos: 1 }]], ['driver-D-1', [{ topic: 'bus/driver.updates/D-1', qos: 1 }]]]);
+    b.cleared('driver-D-1');
+    await new Promise((r) => setImmediate(r));
+    expect(new DurableSessions(file).saved().map(([id]) => id)).toEqual(['evcharging-central']);
+    fs.writeFileSync(file, '{"torn');
+    expect(new DurableSessions(file).size).toBe(0);
   });
 });
 
