@@ -7,7 +7,7 @@ import Fastify from 'fastify';
 import { Aedes, type Client } from 'aedes';
 import type { Logger } from '../lib/log.js';
 import {
-  BUS_TOPICS, ID_PATTERN, decode, CentralCommandMsg, parseCpTopic, parseEmbeddedBusTopic, mqttTopics,
+  BUS_TOPICS, CP_CHANNEL_TABLE, ID_PATTERN, decode, CentralCommandMsg, parseCpTopic, parseEmbeddedBusTopic, mqttTopics, type CpChannel,
 } from '../protocol/index.js';
 import { mayPublish, maySubscribe, type Identity } from './acl.js';
 import { VerifiedSecrets, verifySecretAsync, type CredentialEntry } from '../registry/credentials.js';
@@ -161,19 +161,34 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
     else if (rejectLogged === 101) log.warn('further rejected CP messages are only counted (gateway_rejected_total)');
   }
 
+  // Label lookups cost more than the increment on the hot path: one child per channel, bound once.
+  const receivedChildren = new Map<string, { inc(): void }>();
+  const receivedBy = (channel: string) => {
+    let c = receivedChildren.get(channel);
+    if (!c) receivedChildren.set(channel, c = metrics.received.labels(channel));
+    return c;
+  };
+
   /** Hands a routed CP message to the sink; `safe` once it may be acknowledged. */
   function accept(r: Routed, safe: () => void) {
-    metrics.received.inc({ channel: r.channel });
+    receivedBy(r.channel).inc();
     seenCps.add(r.cpId);
     if (r.msg.type === 'status') lastSeq.set(r.cpId, Math.max(lastSeq.get(r.cpId) ?? 0, r.msg.seq));
     if (r.entry.critical) sink.push(r.entry, safe);
     else { sink.push(r.entry); safe(); }
   }
 
-  function onCpPublish(topic: string, payload: Buffer, sender: string | undefined, channel: string, cb: (err: Error | null) => void) {
+  function onCpPublish(topic: string, payload: Buffer, sender: string | undefined, channel: CpChannel, cb: (err: Error | null) => void) {
+    // Over the bound, telemetry is shed at the door, before it costs a parse: under overload the
+    // gateway spends its time on what it can forward (and on answering), not on what it drops.
+    if (!CP_CHANNEL_TABLE[channel].critical && sink.queued >= o.bufferMax) {
+      receivedBy(channel).inc();
+      metrics.shed.inc();
+      return cb(null);
+    }
     const r = routeCpPublish(topic, payload, sender, gatewayId);
     if (!r.ok) {
-      metrics.received.inc({ channel });
+      receivedBy(channel).inc();
       rejected(sender ?? parseCpTopic(topic)?.cpId ?? '?', r);
       return cb(null); // consumed and counted; the connection stays
     }
