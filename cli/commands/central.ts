@@ -29,23 +29,20 @@ export default function register(program: Command): void {
     if (o.cpFile) {
       try { preload = readCpFile(o.cpFile); } catch (err) { if (err instanceof CpFileError) throw new ConfigError(err.message); throw err; }
     }
-    const { createLogger } = await import('../../lib/log.js');
-    const { onShutdown } = await import('../../lib/lifecycle.js');
+    const { serve } = await import('../../lib/serve.js');
     const { startCentral, ListenError } = await import('../../central/central.js');
     const { StoreError } = await import('../../central/store.js');
-    const log = createLogger('central');
-    let central;
-    try {
-      central = await startCentral({
-        host: o.host, port: o.port, dataDir: o.dataDir, adminToken: o.adminToken, preload,
-        monitorTimeoutMs: o.monitorTimeoutMs, endGraceMs: o.endGraceMs, startConfirmMs: o.startConfirmMs, maxCps: o.maxCps, bus, log,
-      });
-    } catch (err) {
-      if (err instanceof ListenError) throw new ConfigError(`--port ${o.port} / --host ${o.host}: ${err.message}`);
-      if (err instanceof StoreError) throw new ConfigError(`--data-dir (CENTRAL_DATA_DIR) ${err.message}`);
-      throw err;
-    }
-    const c = central;
-    onShutdown(log, [() => c.close()]);
+    await serve('central', async (log) => {
+      try {
+        return await startCentral({
+          host: o.host, port: o.port, dataDir: o.dataDir, adminToken: o.adminToken, preload,
+          monitorTimeoutMs: o.monitorTimeoutMs, endGraceMs: o.endGraceMs, startConfirmMs: o.startConfirmMs, maxCps: o.maxCps, bus, log,
+        });
+      } catch (err) {
+        if (err instanceof ListenError) throw new ConfigError(`--port ${o.port} / --host ${o.host}: ${err.message}`);
+        if (err instanceof StoreError) throw new ConfigError(`--data-dir (CENTRAL_DATA_DIR) ${err.message}`);
+        throw err;
+      }
+    });
   });
 }

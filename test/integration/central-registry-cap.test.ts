@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROTOCOL_VERSION } from '../../protocol/index.js';
-import { CentralRig } from './central-harness.js';
+import { CentralRig } from '../helpers/central-rig.js';
 
 /**
  * Monitor reports arrive over plain HTTP, so a report may name any CP id. Unknown ids register
