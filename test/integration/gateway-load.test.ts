@@ -57,7 +57,7 @@ function figures(label: string, m: string, offered: number, seconds: number) {
 
 describe('embedded-bus gateway under load', () => {
   it('at 20,000 msgs/s for a minute: no crash, every message bridged or shed and counted, gateway and central serving', async () => {
-    const n = await network(100_000);
+    const n = await network(20_000);
     const loads = await Promise.all([0, 1].map((k) => runLoad({ url: n.mqttUrl, clients: 250, rate: 10_000, seconds: 60, prefix: `L${k}-` })));
     const offered = loads.reduce((a, l) => a + l.offered, 0);
     const seconds = Math.max(...loads.map((l) => l.seconds));
