@@ -1,5 +1,4 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import fs from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from '../lib/log.js';
@@ -7,6 +6,7 @@ import { MAX_PAYLOAD_BYTES, MonitorReportMsg } from '../protocol/index.js';
 import type { Bus } from '../bus/types.js';
 import type { Controller } from './controller.js';
 import { createCentralMetrics } from './metrics.js';
+import { registerDashboard } from './dashboard.js';
 
 /**
  * Central's HTTP API (fastify 5) in the original system's shapes, the SSE feed and the
@@ -15,8 +15,6 @@ import { createCentralMetrics } from './metrics.js';
  */
 
 export interface HttpOptions { adminToken: string; busKind: Bus['kind']; maxSseClients?: number }
-
-const DASHBOARD = fs.readFileSync(new URL('./dashboard.html', import.meta.url), 'utf8');
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
@@ -49,7 +47,8 @@ export function buildHttp(ctl: Controller, bus: Pick<Bus, 'health' | 'stats'>, l
     const h = bus.health();
     return {
       status: 'healthy', service: 'ev-central',
-      kafka_producer: h.producer === 'connected', kafka_consumer: h.consumer === 'connected',
+      // The original's values, which its users' scripts compare with: "connected" / "disconnected".
+      kafka_producer: h.producer === 'connected' ? 'connected' : 'disconnected', kafka_consumer: h.consumer === 'connected' ? 'connected' : 'disconnected',
       bus: o.busKind, bus_producer: h.producer, bus_consumer: h.consumer,
       charging_points: ctl.state.cps.size, active_requests: ctl.activeRequests(), sessions: ctl.state.sessions.size,
       counters: ctl.counters, rejected_by_reason: Object.fromEntries(ctl.rejectReasons),
@@ -101,11 +100,13 @@ export function buildHttp(ctl: Controller, bus: Pick<Bus, 'health' | 'stats'>, l
 
   // --- live feed and dashboard -------------------------------------------------------------------
 
+  const dashboard = registerDashboard(app, ctl, { requireAdmin });
+
   const sse = new Set<ServerResponse>();
   const maxSse = o.maxSseClients ?? 200;
   const snapshot = () => JSON.stringify({
     charging_points: ctl.cpViews(), active_requests: ctl.activeRequests(),
-    sessions: ctl.sessionViews().slice(-30), events: ctl.recent.slice(-40), at: Date.now(),
+    sessions: ctl.sessionViews().slice(-30), events: ctl.recent.slice(-40), history: dashboard.history.columns(), weather: dashboard.weather.view(), at: Date.now(),
   });
   let last = '';
   let timer: NodeJS.Timeout | undefined;
@@ -137,8 +138,6 @@ export function buildHttp(ctl: Controller, bus: Pick<Bus, 'health' | 'stats'>, l
     for (const res of sse) res.end();
     sse.clear();
   });
-
-  app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(DASHBOARD));
 
   return app;
 }

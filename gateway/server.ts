@@ -19,6 +19,8 @@ import type { BusSink, SinkCounters } from './sink.js';
 import { EmbeddedSink } from './sink-embedded.js';
 import { KafkaSink } from './sink-kafka.js';
 import type { BusConfig } from '../bus/types.js';
+import type { CpPort } from './ocpp/port.js';
+import { attachOcpp, type OcppGatewayOptions } from './ocpp/server.js';
 
 export interface GatewayOptions {
   host: string;
@@ -46,10 +48,12 @@ export interface GatewayOptions {
   spoolMax?: number;
   /** Embedded bus: where the persistent sessions' subscriptions are kept across restarts (unset: in memory only). */
   sessionsFile?: string;
+  /** Set: also accept OCPP-J charge points (gateway/ocpp/), bridged through the same seam (`ingestCpMessage`, `attachCommands`). */
+  ocpp?: OcppGatewayOptions;
 }
 
 export interface RunningGateway {
-  mqttPort: number; httpPort: number; tlsPort?: number;
+  mqttPort: number; httpPort: number; tlsPort?: number; ocppPort?: number; ocppTlsPort?: number;
   gatewayId: string;
   /**
    * The seam for other CP protocols (an OCPP adapter): a CP message as an object, from a CP the
@@ -291,6 +295,23 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
   await sink.start();
   beat();
 
+  // --- the seam for other CP front-ends (OCPP): a CP message from its authenticated id, and its commands -----
+  const ingestCpMessage = (cpId: string, msg: unknown, channel?: CpChannel) => new Promise<{ ok: true } | Rejected>((resolve) => {
+    const r = routeCpMessage(cpId, msg, gatewayId, channel);
+    if (!r.ok) { rejected(cpId, r); return resolve(r); }
+    accept(r, () => resolve({ ok: true }));
+  });
+  const attachCommands = (cpId: string, deliver: (cmd: CentralCommandMsg) => void) => {
+    seenCps.add(cpId);
+    const detach = commands.attach(cpId, deliver);
+    setImmediate(() => { commands.ready(cpId, Date.now()); metrics.commandsHeld.set(commands.heldCount); });
+    return detach;
+  };
+  const cpPort: CpPort = {
+    fromCp: async (cpId, channel, msg) => (await ingestCpMessage(cpId, msg, channel)).ok,
+    commandsFor: attachCommands,
+  };
+
   // --- listeners -----------------------------------------------------------------------------------
   const mqttServer = net.createServer((s) => broker.handle(s));
   await new Promise<void>((res, rej) => { mqttServer.once('error', rej); mqttServer.listen(o.mqttPort, o.host, () => res()); });
@@ -302,18 +323,20 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
   const http = Fastify({ logger: false });
   http.get('/health', async () => ({
     status: 'ok', gateway_id: gatewayId, boot_id: bootId, ...sink.health(), clients: broker.connectedClients,
-    commands_held: commands.heldCount,
+    commands_held: commands.heldCount, ...(ocpp ? { ocpp_clients: ocpp.clients() } : {}),
   }));
   http.get('/metrics', async (_req, reply) => {
     if (sink instanceof KafkaSink) { metrics.kafkaInvalid.set(sink.invalid()); metrics.spooled.set(sink.spool?.size ?? 0); }
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
   await http.listen({ port: o.httpPort, host: o.host });
+  const ocpp = o.ocpp ? await attachOcpp(cpPort, { ...o.ocpp, host: o.host, credentials: o.credentials, registry: metrics.registry }, log.child({ part: 'ocpp' })) : undefined;
 
   const ports = {
     mqttPort: (mqttServer.address() as net.AddressInfo).port,
     httpPort: (http.server.address() as net.AddressInfo).port,
     tlsPort: tlsServer ? (tlsServer.address() as net.AddressInfo).port : undefined,
+    ocppPort: ocpp?.port, ocppTlsPort: ocpp?.tlsPort,
   };
   log.info({ ...ports, gateway_id: gatewayId, mode: o.credentials ? 'auth' : 'dev', bus: sink.kind, spool: o.kafka ? o.spoolFile ?? null : undefined }, 'gateway listening');
   if (!o.credentials) log.warn('DEV MODE: every client is admitted without credentials and ACLs are off; never use this in production');
@@ -321,22 +344,13 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
   return {
     ...ports,
     gatewayId,
-    ingestCpMessage: (cpId, msg) => new Promise((resolve) => {
-      const r = routeCpMessage(cpId, msg, gatewayId);
-      if (!r.ok) { rejected(cpId, r); return resolve(r); }
-      seenCps.add(cpId);
-      accept(r, () => resolve({ ok: true }));
-    }),
-    attachCommands: (cpId, deliver) => {
-      seenCps.add(cpId);
-      const detach = commands.attach(cpId, deliver);
-      setImmediate(() => commands.ready(cpId, Date.now()));
-      return detach;
-    },
+    ingestCpMessage: (cpId, msg) => ingestCpMessage(cpId, msg),
+    attachCommands,
     async close() {
       closing = true;
       clearInterval(beatTimer);
       await http.close();
+      await ocpp?.close();
       await new Promise<void>((r) => broker.close(() => r()));
       mqttServer.close(); tlsServer?.close();
       // Nothing new comes in now: give the bus a moment to take what is held, and say what could not be delivered.

@@ -4,6 +4,7 @@ import { addBusOptions, busConfigFrom, ConfigError, opt, parsePort, parsePositiv
 interface CentralCliOptions extends BusOptionValues {
   host: string; port: number; dataDir: string; adminToken?: string; cpFile?: string;
   monitorTimeoutMs: number; endGraceMs: number; startConfirmMs: number; maxCps: number;
+  unreachableGraceMs: number; engineSilenceMs: number; driverBurst: number; driverRate: number;
 }
 
 /** `evcharging central`: the controller (registry, sessions, billing), its HTTP API and dashboard. */
@@ -18,7 +19,11 @@ export default function register(program: Command): void {
     .addOption(opt('--monitor-timeout-ms <ms>', "a CP whose monitor is silent this long is monitor DOWN", 'CENTRAL_MONITOR_TIMEOUT_MS', parsePositiveInt, 3000))
     .addOption(opt('--end-grace-ms <ms>', "after a fault, stop or lost link, wait this long for the CP's own session_end before billing from telemetry", 'CENTRAL_END_GRACE_MS', parsePositiveInt, 5000))
     .addOption(opt('--start-confirm-ms <ms>', 'a START_SUPPLY the CP never confirms is closed after this long', 'CENTRAL_START_CONFIRM_MS', parsePositiveInt, 30_000))
-    .addOption(opt('--max-cps <n>', 'registry size above which monitor reports for unknown CPs are refused (429)', 'CENTRAL_MAX_CPS', parsePositiveInt, 10_000));
+    .addOption(opt('--max-cps <n>', 'registry size above which monitor reports for unknown CPs are refused (429)', 'CENTRAL_MAX_CPS', parsePositiveInt, 10_000))
+    .addOption(opt('--unreachable-grace-ms <ms>', 'a session whose CP became unreachable (silent gateway or engine) is held this long before it is closed from telemetry', 'CENTRAL_UNREACHABLE_GRACE_MS', parsePositiveInt, 30_000))
+    .addOption(opt('--engine-silence-ms <ms>', 'a CP supplying a session that sends nothing this long is unreachable', 'CENTRAL_ENGINE_SILENCE_MS', parsePositiveInt, 10_000))
+    .addOption(opt('--driver-burst <n>', 'requests a driver may send at once before the rate limit', 'CENTRAL_DRIVER_BURST', parsePositiveInt, 30))
+    .addOption(opt('--driver-rate <n>', 'requests per second a driver may send in the long run', 'CENTRAL_DRIVER_RATE', parsePositiveInt, 10));
   addBusOptions(cmd).action(async (o: CentralCliOptions) => {
     if (o.adminToken !== undefined && !/^\S{8,256}$/.test(o.adminToken)) throw new ConfigError('--admin-token (CENTRAL_ADMIN_TOKEN) must be 8-256 characters without spaces');
     if (!o.host.trim()) throw new ConfigError('--host (CENTRAL_HOST) must not be empty');
@@ -37,6 +42,7 @@ export default function register(program: Command): void {
         return await startCentral({
           host: o.host, port: o.port, dataDir: o.dataDir, adminToken: o.adminToken, preload,
           monitorTimeoutMs: o.monitorTimeoutMs, endGraceMs: o.endGraceMs, startConfirmMs: o.startConfirmMs, maxCps: o.maxCps, bus, log,
+          rules: { unreachableGraceMs: o.unreachableGraceMs, engineSilenceMs: o.engineSilenceMs, driverRate: { burst: o.driverBurst, perSecond: o.driverRate } },
         });
       } catch (err) {
         if (err instanceof ListenError) throw new ConfigError(`--port ${o.port} / --host ${o.host}: ${err.message}`);

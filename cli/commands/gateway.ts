@@ -1,12 +1,13 @@
 import { ROLES, type Role } from '../../protocol/index.js';
 import type { Command } from 'commander';
-import { addBusOptions, busConfigFrom, ConfigError, opt, parseBool, parseId, parsePort, parsePositiveInt, type BusOptionValues } from '../options.js';
+import { addBusOptions, busConfigFrom, ConfigError, opt, parseBool, parseId, parseNonNegNumber, parsePort, parsePositiveInt, parsePositiveNumber, type BusOptionValues } from '../options.js';
 
 interface GatewayCliOptions extends BusOptionValues {
   mqttPort: number; host: string; httpPort: number;
   tlsPort?: number; tlsCert?: string; tlsKey?: string;
   credentials?: string; dev?: boolean; bufferMax: number; commandMaxAgeMs: number;
   gatewayId?: string; beatMs: number; stateDir: string;
+  ocppPort?: number; ocppTlsPort?: number; ocppKw: number; ocppPrice: number; ocppHeartbeatS: number;
 }
 
 /** `evcharging gateway`: the edge gateway. `evcharging gateway add-client`: write a credentials entry. */
@@ -25,12 +26,18 @@ export default function register(program: Command): void {
     .addOption(opt('--command-max-age-ms <ms>', 'commands without a deadline older than this are dropped, not sent to the CP', 'GATEWAY_COMMAND_MAX_AGE_MS', parsePositiveInt, 120_000))
     .addOption(opt('--gateway-id <id>', 'this gateway\'s id on the bus (heartbeat, gw stamp; default gw-<hostname>)', 'GATEWAY_ID', parseId))
     .addOption(opt('--beat-ms <ms>', 'heartbeat period on cp.status', 'GATEWAY_BEAT_MS', parsePositiveInt, 1_000))
-    .addOption(opt('--state-dir <dir>', 'what must survive a restart: Kafka spool of critical messages, embedded-bus sessions (files <gateway-id>-<mqtt-port>.*)', 'GATEWAY_STATE_DIR', undefined, './data/gateway'));
+    .addOption(opt('--state-dir <dir>', 'what must survive a restart: Kafka spool of critical messages, embedded-bus sessions (files <gateway-id>-<mqtt-port>.*)', 'GATEWAY_STATE_DIR', undefined, './data/gateway'))
+    .addOption(opt('--ocpp-port <port>', 'OCPP-J WebSocket port, ws://host:PORT/ocpp/<CP id> (1.6J and 2.0.1; off unless set)', 'GATEWAY_OCPP_PORT', parsePort))
+    .addOption(opt('--ocpp-tls-port <port>', 'OCPP-J over TLS, security profile 2 (needs --tls-cert and --tls-key)', 'GATEWAY_OCPP_TLS_PORT', parsePort))
+    .addOption(opt('--ocpp-kw <kw>', 'rated power announced for OCPP charge points (OCPP does not say)', 'GATEWAY_OCPP_KW', parsePositiveNumber, 22))
+    .addOption(opt('--ocpp-price <eur>', 'price per kWh announced for OCPP charge points', 'GATEWAY_OCPP_PRICE', parseNonNegNumber, 0.35))
+    .addOption(opt('--ocpp-heartbeat-s <s>', 'heartbeat interval given to OCPP charge points at boot', 'GATEWAY_OCPP_HEARTBEAT_S', parsePositiveInt, 60));
   addBusOptions(cmd);
   cmd.action(async (o: GatewayCliOptions) => {
     const dev = o.dev === true || (o.dev as unknown) === '' ;
     if (!o.credentials && !dev) throw new ConfigError('gateway needs --credentials <file> (GATEWAY_CREDENTIALS_FILE) or --dev (GATEWAY_DEV_MODE=true)');
     if (o.tlsPort !== undefined && (!o.tlsCert || !o.tlsKey)) throw new ConfigError('--tls-port needs --tls-cert and --tls-key');
+    if (o.ocppTlsPort !== undefined && (!o.tlsCert || !o.tlsKey)) throw new ConfigError('--ocpp-tls-port needs --tls-cert and --tls-key');
     const path = await import('node:path');
     const { serve } = await import('../../lib/serve.js');
     const { loadCredentials } = await import('../../registry/credentials.js');
@@ -47,6 +54,10 @@ export default function register(program: Command): void {
       gatewayId: o.gatewayId, beatMs: o.beatMs,
       ...(bus.kafkaBootstrap ? { spoolFile: path.join(o.stateDir, `${o.gatewayId ?? 'gateway'}-${o.mqttPort}.spool`) }
         : { sessionsFile: path.join(o.stateDir, `${o.gatewayId ?? 'gateway'}-${o.mqttPort}.sessions.json`) }),
+      ocpp: o.ocppPort !== undefined || o.ocppTlsPort !== undefined ? {
+        port: o.ocppPort, tls: o.ocppTlsPort !== undefined ? { port: o.ocppTlsPort, cert: o.tlsCert!, key: o.tlsKey! } : undefined,
+        kw: o.ocppKw, price: o.ocppPrice, heartbeatS: o.ocppHeartbeatS,
+      } : undefined,
     }, log));
   });
 
