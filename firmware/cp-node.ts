@@ -52,7 +52,7 @@ export async function startCpNode(o: CpNodeOptions): Promise<CpNode> {
   const engine: Engine = createEngine({
     cpId: o.cpId, profile: o.profile, hal, log: o.log, tickMs: o.tickMs,
     healthPort: health.port, healthHost: o.announceHost,
-    link: { publish: (t, p, opts) => link?.publish(t, p, opts) },
+    link: { send: (msg) => link?.send(msg) },
   });
   try {
     await engine.start();

@@ -8,6 +8,7 @@ interface GatewayCliOptions extends BusOptionValues {
   tlsPort?: number; tlsCert?: string; tlsKey?: string;
   credentials?: string; dev?: boolean; bufferMax: number; commandMaxAgeMs: number;
   maxPacketBytes: number; maxConnections: number; maxPending: number; maxPendingPerAddress: number; connectRatePerAddress: number; connectTimeoutMs: number;
+  gatewayId?: string; beatMs: number; stateDir: string;
   ocppPort?: number; ocppTlsPort?: number; ocppKw: number; ocppPrice: number; ocppHeartbeatS: number;
 }
 
@@ -31,6 +32,10 @@ export default function register(program: Command): void {
     .addOption(opt('--max-pending-per-address <n>', 'connections from one address that have not finished CONNECT', 'GATEWAY_MAX_PENDING_PER_ADDRESS', parsePositiveInt, DEFAULT_EDGE_LIMITS.maxPendingPerAddress))
     .addOption(opt('--connect-rate-per-address <n>', 'new connections per second from one address (burst 4x)', 'GATEWAY_CONNECT_RATE_PER_ADDRESS', parsePositiveInt, DEFAULT_EDGE_LIMITS.connectRatePerAddress))
     .addOption(opt('--connect-timeout-ms <ms>', 'a connection without a whole CONNECT by then is closed', 'GATEWAY_CONNECT_TIMEOUT_MS', parsePositiveInt, DEFAULT_EDGE_LIMITS.connectTimeoutMs))
+    .addOption(opt('--command-max-age-ms <ms>', 'commands without a deadline older than this are dropped, not sent to the CP', 'GATEWAY_COMMAND_MAX_AGE_MS', parsePositiveInt, 120_000))
+    .addOption(opt('--gateway-id <id>', 'this gateway\'s id on the bus (heartbeat, gw stamp; default gw-<hostname>)', 'GATEWAY_ID', parseId))
+    .addOption(opt('--beat-ms <ms>', 'heartbeat period on cp.status', 'GATEWAY_BEAT_MS', parsePositiveInt, 1_000))
+    .addOption(opt('--state-dir <dir>', 'what must survive a restart: Kafka spool of critical messages, embedded-bus sessions (files <gateway-id>-<mqtt-port>.*)', 'GATEWAY_STATE_DIR', undefined, './data/gateway'))
     .addOption(opt('--ocpp-port <port>', 'OCPP-J WebSocket port, ws://host:PORT/ocpp/<CP id> (1.6J and 2.0.1; off unless set)', 'GATEWAY_OCPP_PORT', parsePort))
     .addOption(opt('--ocpp-tls-port <port>', 'OCPP-J over TLS, security profile 2 (needs --tls-cert and --tls-key)', 'GATEWAY_OCPP_TLS_PORT', parsePort))
     .addOption(opt('--ocpp-kw <kw>', 'rated power announced for OCPP charge points (OCPP does not say)', 'GATEWAY_OCPP_KW', parsePositiveNumber, 22))
@@ -42,6 +47,7 @@ export default function register(program: Command): void {
     if (!o.credentials && !dev) throw new ConfigError('gateway needs --credentials <file> (GATEWAY_CREDENTIALS_FILE) or --dev (GATEWAY_DEV_MODE=true)');
     if (o.tlsPort !== undefined && (!o.tlsCert || !o.tlsKey)) throw new ConfigError('--tls-port needs --tls-cert and --tls-key');
     if (o.ocppTlsPort !== undefined && (!o.tlsCert || !o.tlsKey)) throw new ConfigError('--ocpp-tls-port needs --tls-cert and --tls-key');
+    const path = await import('node:path');
     const { serve } = await import('../../lib/serve.js');
     const { loadCredentials } = await import('../../registry/credentials.js');
     const { startGateway } = await import('../../gateway/server.js');
@@ -58,6 +64,9 @@ export default function register(program: Command): void {
         maxPacketBytes: o.maxPacketBytes, maxConnections: o.maxConnections, maxPending: o.maxPending, maxPendingPerAddress: o.maxPendingPerAddress,
         connectRatePerAddress: o.connectRatePerAddress, connectBurstPerAddress: o.connectRatePerAddress * 4, connectTimeoutMs: o.connectTimeoutMs,
       },
+      gatewayId: o.gatewayId, beatMs: o.beatMs,
+      ...(bus.kafkaBootstrap ? { spoolFile: path.join(o.stateDir, `${o.gatewayId ?? 'gateway'}-${o.mqttPort}.spool`) }
+        : { sessionsFile: path.join(o.stateDir, `${o.gatewayId ?? 'gateway'}-${o.mqttPort}.sessions.json`) }),
       ocpp: o.ocppPort !== undefined || o.ocppTlsPort !== undefined ? {
         port: o.ocppPort, tls: o.ocppTlsPort !== undefined ? { port: o.ocppTlsPort, cert: o.tlsCert!, key: o.tlsKey! } : undefined,
         kw: o.ocppKw, price: o.ocppPrice, heartbeatS: o.ocppHeartbeatS,

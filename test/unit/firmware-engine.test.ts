@@ -1,15 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import pino from 'pino';
-import { CentralCommandMsg, CommandAckMsg, CpAnnounceMsg, CpStatusMsg, CpTelemetryMsg, SessionEndMsg, type Command } from '../../protocol/index.js';
-import { createEngine, type LinkPort } from '../../firmware/engine.js';
+import { CentralCommandMsg, CommandAckMsg, CpAnnounceMsg, CpStatusMsg, CpTelemetryMsg, SessionEndMsg, mqttRouteOf, type Command, type CpOutMsg } from '../../protocol/index.js';
+import { createEngine } from '../../firmware/engine.js';
+import type { LinkPort } from '../../firmware/link.js';
 import { createSimHal } from '../../firmware/hal/sim.js';
 import { loadProfile, withOverrides, type HwProfile } from '../../hw-profiles/profile.js';
 
-/** The engine's link port, in memory: records what would go out over MQTT. */
+/** The engine's link port, in memory: records what would go out over MQTT (routed by the channel table, as the MQTT link does). */
 class MemoryLink implements LinkPort {
   sent: Array<{ topic: string; msg: Record<string, unknown>; qos: 0 | 1; retain: boolean }> = [];
-  publish(topic: string, payload: Buffer, opts: { qos: 0 | 1; retain?: boolean }) {
-    this.sent.push({ topic, msg: JSON.parse(payload.toString()), qos: opts.qos, retain: opts.retain ?? false });
+  send(msg: CpOutMsg) {
+    const { topic, qos, retain } = mqttRouteOf(msg.cp_id, msg);
+    this.sent.push({ topic, msg: JSON.parse(JSON.stringify(msg)), qos, retain });
   }
   on(channel: string) { return this.sent.filter((s) => s.topic.endsWith(`/${channel}`)); }
 }
