@@ -16,6 +16,8 @@ import { startForwarder } from './kafka-forwarder.js';
 import { createGatewayMetrics } from './metrics.js';
 import { KafkaBus } from '../bus/kafka.js';
 import type { BusConfig } from '../bus/types.js';
+import { applyHttpLimits, DEFAULT_HTTP_LIMITS, fastifyLimitOptions, type HttpLimits } from '../lib/http-limits.js';
+import { watchCredentials, type CredentialsWatch } from '../registry/credentials-watch.js';
 
 export interface GatewayOptions {
   host: string;
@@ -33,6 +35,10 @@ export interface GatewayOptions {
   drainMs?: number;
   /** Commands older than this (by their ts) are dropped, not sent to a CP (default 120000 ms). */
   commandMaxAgeMs?: number;
+  /** Limits of the /health + /metrics HTTP server (lib/http-limits.ts). */
+  httpLimits?: HttpLimits;
+  /** The file `credentials` came from: followed, so a registered identity is admitted and a revoked one disconnected at once. */
+  credentialsFile?: string;
 }
 
 export interface RunningGateway {
@@ -55,7 +61,7 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
   const broker = await Aedes.createBroker({
     authenticate: (client, username, password, done) => {
       if (!o.credentials) { identities.set(client, 'dev'); return done(null, true); }
-      const entry = username ? o.credentials.get(username) : undefined;
+      const entry = username ? (creds?.get(username) ?? (creds ? undefined : o.credentials.get(username))) : undefined;
       const secret = password?.toString();
       const refuse = () => {
         metrics.authFailed.inc();
@@ -63,7 +69,7 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
         done(Object.assign(new Error('bad credentials'), { returnCode: 4 }) as never, false);
       };
       const admit = (e: CredentialEntry) => { identities.set(client, { id: e.id, role: e.role }); done(null, true); };
-      if (!entry || !secret) return refuse();
+      if (!entry || !secret || entry.revoked_at !== undefined) return refuse();
       if (verified.has(entry, secret)) return admit(entry);
       void verifySecretAsync(entry, secret).then((ok) => {
         if (!ok) return refuse();
@@ -90,6 +96,30 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
       cb(new Error('not authorized'));
     },
   });
+
+  // Revocation (registry/): whoever's access ended is disconnected now, not at its next reconnect.
+  let creds: CredentialsWatch | undefined;
+  const live = new Set<Client>();
+  broker.on('client', (c) => live.add(c));
+  broker.on('clientDisconnect', (c) => live.delete(c));
+  if (o.credentials && o.credentialsFile) {
+    creds = watchCredentials(o.credentialsFile, {
+      initial: o.credentials, pollMs: 1_000,
+      onError: (err) => log.error({ err: err.message }, 'credentials file unreadable; keeping the last good one'),
+      onChange: (ended) => {
+        if (!ended.length) return;
+        const gone = new Set(ended);
+        for (const client of [...live]) {
+          const who = identities.get(client);
+          if (who && who !== 'dev' && gone.has(who.id)) {
+            log.warn({ id: who.id, client: client.id }, 'credentials revoked: client disconnected');
+            metrics.authFailed.inc();
+            client.close();
+          }
+        }
+      },
+    });
+  }
 
   // --- bridge: CP → bus --------------------------------------------------------------------
   const buffer = new ForwardBuffer(o.bufferMax);
@@ -208,7 +238,9 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
     tlsServer = tls.createServer({ cert: fs.readFileSync(o.tls.cert), key: fs.readFileSync(o.tls.key) }, (s) => broker.handle(s));
     await new Promise<void>((res, rej) => { tlsServer!.once('error', rej); tlsServer!.listen(o.tls!.port, o.host, () => res()); });
   }
-  const http = Fastify({ logger: false });
+  const httpLimits = o.httpLimits ?? DEFAULT_HTTP_LIMITS;
+  const http = Fastify({ logger: false, ...fastifyLimitOptions(httpLimits) });
+  applyHttpLimits(http.server, httpLimits);
   http.get('/health', async () => ({
     status: 'ok', bus: kafkaBus ? 'kafka' : 'embedded', kafka: kafkaBus?.health(), kafka_up: forwarder ? !forwarder.down && kafkaBus!.health().producer === 'connected' : undefined,
     buffered: buffer.size, shed: buffer.shed, clients: broker.connectedClients,
@@ -231,6 +263,7 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
     ...ports,
     async close() {
       closing = true;
+      creds?.close();
       await http.close();
       await new Promise<void>((r) => broker.close(() => r()));
       mqttServer.close(); tlsServer?.close();

@@ -1,11 +1,12 @@
 import type { Command } from 'commander';
+import { addHttpLimitOptions, httpLimitsFrom } from '../../lib/http-limits.js';
 import {
   addBusOptions, busConfigFrom, ConfigError, opt, parseId, parseNonNegNumber, parsePort, parsePositiveInt, parsePositiveNumber, parseUrl,
   type BusOptionValues,
 } from '../options.js';
 
 interface DriverCliOptions extends BusOptionValues {
-  id?: string; requests?: string; waitS: number; maxChargeS?: number; requestTimeoutMs: number; http?: number; central: string;
+  id?: string; requests?: string; waitS: number; maxChargeS?: number; requestTimeoutMs: number; http?: number; httpHost: string; central: string;
 }
 
 /** `evcharging driver`: a driver client on the bus (request file, terminal, or HTTP). */
@@ -18,8 +19,12 @@ export default function register(program: Command): void {
     .addOption(opt('--max-charge-s <s>', 'send STOP after this many seconds of charging', 'DRIVER_MAX_CHARGE_SECONDS', parsePositiveNumber))
     .addOption(opt('--request-timeout-ms <ms>', 'give up on a request (or a silent session) after this long', 'DRIVER_REQUEST_TIMEOUT_MS', parsePositiveInt, 10_000))
     .addOption(opt('--http <port>', 'serve the driver HTTP API on this port (keeps running)', 'DRIVER_HTTP_PORT', parsePort))
+    .addOption(opt('--http-host <host>', 'address of the driver HTTP API (it has no authentication: loopback by default)', 'DRIVER_HTTP_HOST', undefined, '127.0.0.1'))
     .addOption(opt('--central <url>', "central's HTTP URL (for GET /charging-points)", 'CENTRAL_HTTP_URL', parseUrl(['http', 'https']), 'http://localhost:8000'));
+  addHttpLimitOptions(cmd, 'DRIVER_');
   addBusOptions(cmd).action(async (o: DriverCliOptions) => {
+    let limits;
+    try { limits = httpLimitsFrom(o as unknown as Record<string, unknown>); } catch (err) { throw new ConfigError((err as Error).message); }
     if (!o.id) throw new ConfigError('--id (DRIVER_ID) is required');
     const interactive = !o.requests && process.stdin.isTTY === true;
     if (!o.requests && !interactive && o.http === undefined) {
@@ -62,7 +67,7 @@ export default function register(program: Command): void {
     if (o.http !== undefined) {
       const { startDriverHttp } = await import('../../driver/http.js');
       try {
-        const h = await startDriverHttp({ driverId: id, driver, centralUrl: o.central, port: o.http, log });
+        const h = await startDriverHttp({ driverId: id, driver, centralUrl: o.central, port: o.http, host: o.httpHost, limits, log });
         http = h;
         log.info({ port: h.port }, 'driver HTTP API listening');
       } catch (err) {
