@@ -89,7 +89,7 @@ export async function startCentral(o: CentralOptions): Promise<RunningCentral> {
     creds = watchCredentials(o.credentialsFile, { onError: (err) => log.error({ err: err.message }, 'credentials file unreadable; keeping the last good one') });
   }
   const app = buildHttp(controller, bus, log, {
-    adminToken, busKind: bus.kind, limits: o.limits, audit, journalFailure: () => store.failure,
+    adminToken, busKind: bus.kind, limits: o.limits, audit, journalFailure: () => store.failure, durable: () => store.durable(),
     maxSseClients: o.maxSseClients, sseMaxBufferedBytes: o.sseMaxBufferedBytes, sseMaxStallMs: o.sseMaxStallMs,
     monitorAuth: creds ? createMonitorAuth((id) => creds!.get(id)) : undefined,
   });

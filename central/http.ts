@@ -28,6 +28,8 @@ export interface HttpOptions {
   audit?: AuditLog;
   /** The journal's first failed write: central is then unhealthy (503) and refuses new work. */
   journalFailure?: () => Error | undefined;
+  /** Resolves once everything journaled so far is on disk: an action is acknowledged only then. */
+  durable?: () => Promise<void>;
 }
 
 const DASHBOARD = fs.readFileSync(new URL('./dashboard.html', import.meta.url), 'utf8');
@@ -39,6 +41,13 @@ export function buildHttp(ctl: Controller, bus: Pick<Bus, 'health' | 'stats'>, l
   const app = Fastify({ logger: false, bodyLimit: MAX_PAYLOAD_BYTES, return503OnClosing: true, ...fastifyLimitOptions(limits) });
   const connections = applyHttpLimits(app.server, limits);
   const failure = o.journalFailure ?? (() => undefined);
+  // An answer of 200/202 means "kept": a write that fails turns it into a 503.
+  const saved = async (reply: FastifyReply): Promise<boolean> => {
+    try { await (o.durable?.() ?? Promise.resolve()); return true; } catch (err) {
+      fail(reply, 503, `not saved: central cannot write its journal (${(err as Error).message})`);
+      return false;
+    }
+  };
   const monitorRefusals = new Map<string, number>();
   const audit = (e: Parameters<AuditLog['record']>[0]) => {
     try { o.audit?.record(e); } catch (err) { log.error({ err: (err as Error).message }, 'audit write failed'); }
@@ -118,6 +127,7 @@ export function buildHttp(ctl: Controller, bus: Pick<Bus, 'health' | 'stats'>, l
   for (const [action, stop] of [['stop', true], ['resume', false]] as const) {
     app.post<{ Params: { id: string } }>(`/cp/:id/${action}`, { onRequest: requireAdmin }, async (req, reply) => {
       const v = await ctl.adminSet(req.params.id, stop);
+      if (v && !(await saved(reply))) return reply;
       audit({ identity: 'admin', source: req.ip, action: `cp.${action}`, outcome: v ? 'ok' : 'refused', params: { cp_id: req.params.id.slice(0, 64), ...(v ? {} : { reason: 'unknown CP' }) } });
       return v ? { ok: true, charging_point: v } : fail(reply, 404, `unknown CP ${req.params.id}`);
     });
@@ -155,6 +165,7 @@ export function buildHttp(ctl: Controller, bus: Pick<Bus, 'health' | 'stats'>, l
     // Reports never add CPs: a CP joins by its engine speaking through the gateway, the CP file or the registry.
     if (!ctl.state.cps.has(report.cp_id)) return refuse(404, `unknown CP ${report.cp_id}: monitor reports do not register CPs`, 'unknown_cp', o.monitorAuth ? report.monitor_id : 'anonymous');
     if (!(await ctl.onMonitorReport(report))) return fail(reply, 429, `unknown CP ${report.cp_id}: the registry is full (--max-cps); report refused`);
+    if (!(await saved(reply))) return reply;
     return reply.code(202).send({ accepted: true, cp_id: r.data.cp_id, monitor_status: ctl.monitorOf(r.data.cp_id) });
   });
 
