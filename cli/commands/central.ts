@@ -101,10 +101,12 @@ export default function register(program: Command): void {
       .description(action === 'check'
         ? 'list every line replay would refuse (exit 1 if any), change nothing'
         : 'keep every valid event; move every dropped line, with its number and why, to journal.rejected-<time>.jsonl; keep the original as journal.jsonl.bak-<time>')
-      .addOption(opt('--data-dir <dir>', 'central data dir', 'CENTRAL_DATA_DIR', undefined, './data/central'))
-      .action(async (a: { dataDir: string }) => {
+      .addOption(opt('--data-dir <dir>', 'central data dir (default ./data/central)', 'CENTRAL_DATA_DIR'))
+      .action(async (_a: unknown, sub: Command) => {
+        // `central`'s own --data-dir (and its default) is the same option: take whichever was given.
+        const dataDir = String(sub.optsWithGlobals().dataDir ?? './data/central');
         const { checkJournal, repairJournal } = await import('../../central/store.js');
-        const r = action === 'check' ? await checkJournal(a.dataDir) : await repairJournal(a.dataDir);
+        const r = action === 'check' ? await checkJournal(dataDir) : await repairJournal(dataDir);
         const out = (l: string) => process.stdout.write(`${l}\n`);
         out(`${r.file}: ${r.lines} lines, ${r.valid} valid events; snapshot ${r.snapshot}`);
         for (const b of r.bad) out(`  line ${b.line}: ${b.problem}${action === 'repair' ? ' (dropped)' : ''}`);
