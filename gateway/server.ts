@@ -17,7 +17,7 @@ import { createGatewayMetrics } from './metrics.js';
 import { KafkaBus } from '../bus/kafka.js';
 import type { BusConfig } from '../bus/types.js';
 import { applyHttpLimits, DEFAULT_HTTP_LIMITS, fastifyLimitOptions, type HttpLimits } from '../lib/http-limits.js';
-import { watchCredentials, type CredentialsWatch } from '../registry/credentials-watch.js';
+import { followCredentials } from '../registry/credentials-watch.js';
 
 export interface GatewayOptions {
   host: string;
@@ -61,7 +61,7 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
   const broker = await Aedes.createBroker({
     authenticate: (client, username, password, done) => {
       if (!o.credentials) { identities.set(client, 'dev'); return done(null, true); }
-      const entry = username ? (creds?.get(username) ?? (creds ? undefined : o.credentials.get(username))) : undefined;
+      const entry = username ? o.credentials.get(username) : undefined;
       const secret = password?.toString();
       const refuse = () => {
         metrics.authFailed.inc();
@@ -97,29 +97,16 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
     },
   });
 
-  // Revocation (registry/): whoever's access ended is disconnected now, not at its next reconnect.
-  let creds: CredentialsWatch | undefined;
+  // Registry (registry/credentials-watch.ts): the credentials map follows the file; a revoked identity is disconnected now.
   const live = new Set<Client>();
   broker.on('client', (c) => live.add(c));
   broker.on('clientDisconnect', (c) => live.delete(c));
-  if (o.credentials && o.credentialsFile) {
-    creds = watchCredentials(o.credentialsFile, {
-      initial: o.credentials, pollMs: 1_000,
-      onError: (err) => log.error({ err: err.message }, 'credentials file unreadable; keeping the last good one'),
-      onChange: (ended) => {
-        if (!ended.length) return;
-        const gone = new Set(ended);
-        for (const client of [...live]) {
-          const who = identities.get(client);
-          if (who && who !== 'dev' && gone.has(who.id)) {
-            log.warn({ id: who.id, client: client.id }, 'credentials revoked: client disconnected');
-            metrics.authFailed.inc();
-            client.close();
-          }
-        }
-      },
-    });
-  }
+  const creds = o.credentials && o.credentialsFile ? followCredentials(o.credentialsFile, o.credentials, {
+    clients: () => live,
+    identityOf: (c) => { const w = identities.get(c); return w && w !== 'dev' ? w.id : undefined; },
+    onKick: (id, c) => { metrics.authFailed.inc(); log.warn({ id, client: c.id }, 'credentials revoked: client disconnected'); },
+    onError: (err) => log.error({ err: err.message }, 'credentials file unreadable; keeping the last good one'),
+  }) : undefined;
 
   // --- bridge: CP → bus --------------------------------------------------------------------
   const buffer = new ForwardBuffer(o.bufferMax);

@@ -60,3 +60,30 @@ export function watchCredentials(file: string, o: {
     close() { clearInterval(poll); clearTimeout(timer); dirWatch?.close(); },
   };
 }
+
+/**
+ * The gateway's hook: keeps `map` (the one its authentication reads) equal to the file, in
+ * place, and closes every live connection whose identity's access ended. `clients` lists the
+ * broker's live clients and `identityOf` says whose each one is.
+ */
+export function followCredentials<C extends { close(): void }>(file: string, map: Map<string, CredentialEntry>, o: {
+  clients: () => Iterable<C>;
+  identityOf: (c: C) => string | undefined;
+  onKick?: (id: string, c: C) => void;
+  onError?: (err: Error) => void;
+  pollMs?: number;
+}): CredentialsWatch {
+  return watchCredentials(file, {
+    initial: new Map(map), pollMs: o.pollMs ?? 1_000, onError: o.onError,
+    onChange: (ended, next) => {
+      map.clear();
+      for (const [k, v] of next) map.set(k, v);
+      if (!ended.length) return;
+      const gone = new Set(ended);
+      for (const c of [...o.clients()]) {
+        const id = o.identityOf(c);
+        if (id !== undefined && gone.has(id)) { o.onKick?.(id, c); c.close(); }
+      }
+    },
+  });
+}
