@@ -72,10 +72,10 @@ export function addBusOptions(cmd: Command): Command {
     .addOption(opt('--kafka-ssl-ca <file>', 'CA certificate for Kafka TLS', 'KAFKA_SSL_CA'))
     .addOption(opt('--kafka-sasl-mechanism <m>', 'Kafka SASL mechanism', 'KAFKA_SASL_MECHANISM').choices(['plain', 'scram-sha-256', 'scram-sha-512']))
     .addOption(opt('--kafka-sasl-username <user>', 'Kafka SASL username', 'KAFKA_SASL_USERNAME'))
-    .addOption(opt('--kafka-sasl-password <password>', 'Kafka SASL password', 'KAFKA_SASL_PASSWORD'))
+    .addOption(opt('--kafka-sasl-password <password>', 'Kafka SASL password (prefer KAFKA_SASL_PASSWORD: a flag shows in ps)', 'KAFKA_SASL_PASSWORD'))
     .addOption(opt('--bus-mqtt <url>', 'embedded bus: the gateway MQTT URL', 'GATEWAY_MQTT_URL', parseUrl(['mqtt', 'mqtts']), 'mqtt://localhost:1883'))
     .addOption(opt('--bus-username <user>', 'embedded bus: service username at the gateway', 'GATEWAY_BUS_USERNAME'))
-    .addOption(opt('--bus-password <password>', 'embedded bus: service password at the gateway', 'GATEWAY_BUS_PASSWORD'));
+    .addOption(opt('--bus-password <password>', 'embedded bus: service password at the gateway (prefer GATEWAY_BUS_PASSWORD: a flag shows in ps)', 'GATEWAY_BUS_PASSWORD'));
 }
 
 export interface BusOptionValues {

@@ -60,39 +60,35 @@ export default function register(program: Command): void {
       try { preload = readCpFile(o.cpFile); } catch (err) { if (err instanceof CpFileError) throw new ConfigError(err.message); throw err; }
     }
     if (o.credentials) {
-      const { loadCredentials } = await import('../../registry/credentials.js');
+      const { loadCredentials, writeCredentials } = await import('../../registry/credentials.js');
       const fs = await import('node:fs');
       // The registry creates the file on its first registration; otherwise it must be readable now.
       if (o.registryPort === undefined || fs.existsSync(o.credentials)) {
         try { loadCredentials(o.credentials); } catch (err) { throw new ConfigError(`--credentials: ${(err as Error).message}`); }
-      } else {
-        const { writeCredentials } = await import('../../registry/credentials.js');
-        writeCredentials(o.credentials, []);
-      }
+      } else writeCredentials(o.credentials, []);
     }
-    const { createLogger } = await import('../../lib/log.js');
-    const { onShutdown } = await import('../../lib/lifecycle.js');
+    const { serve } = await import('../../lib/serve.js');
     const { startCentral, ListenError } = await import('../../central/central.js');
     const { StoreError } = await import('../../central/store.js');
-    const log = createLogger('central');
-    for (const w of warnings) log.warn(w);
-    let central;
-    try {
-      central = await startCentral({
-        host, port: o.port, dataDir: o.dataDir, adminToken, preload,
-        monitorTimeoutMs: o.monitorTimeoutMs, endGraceMs: o.endGraceMs, startConfirmMs: o.startConfirmMs, maxCps: o.maxCps, bus, log,
-        credentialsFile: o.credentials, auditFile: o.auditFile, limits,
-        maxSseClients: o.sseMaxClients, sseMaxBufferedBytes: o.sseMaxBufferBytes, sseMaxStallMs: o.sseMaxStallMs,
-        registry: o.registryPort !== undefined ? { host: o.registryHost ?? host, port: o.registryPort, tlsCert: o.registryTlsCert!, tlsKey: o.registryTlsKey! } : undefined,
-      });
-    } catch (err) {
-      if (err instanceof ListenError) throw new ConfigError(`--port ${o.port} / --host ${host}: ${err.message}`);
-      if (err instanceof StoreError) throw new ConfigError(`--data-dir (CENTRAL_DATA_DIR) ${err.message}`);
-      throw err;
-    }
-    if (dev) log.warn({ host }, `DEV MODE: no --credentials, monitor reports are not authenticated; listening on ${isLoopbackHost(host) ? 'loopback only' : `${host} (--dev-public: reachable from the network)`}`);
-    const c = central;
-    onShutdown(log, [() => c.close()]);
+    await serve('central', async (log) => {
+      for (const w of warnings) log.warn(w);
+      let central;
+      try {
+        central = await startCentral({
+          host, port: o.port, dataDir: o.dataDir, adminToken, preload,
+          monitorTimeoutMs: o.monitorTimeoutMs, endGraceMs: o.endGraceMs, startConfirmMs: o.startConfirmMs, maxCps: o.maxCps, bus, log,
+          credentialsFile: o.credentials, auditFile: o.auditFile, limits,
+          maxSseClients: o.sseMaxClients, sseMaxBufferedBytes: o.sseMaxBufferBytes, sseMaxStallMs: o.sseMaxStallMs,
+          registry: o.registryPort !== undefined ? { host: o.registryHost ?? host, port: o.registryPort, tlsCert: o.registryTlsCert!, tlsKey: o.registryTlsKey! } : undefined,
+        });
+      } catch (err) {
+        if (err instanceof ListenError) throw new ConfigError(`--port ${o.port} / --host ${host}: ${err.message}`);
+        if (err instanceof StoreError) throw new ConfigError(`--data-dir (CENTRAL_DATA_DIR) ${err.message}`);
+        throw err;
+      }
+      if (dev) log.warn({ host }, `DEV MODE: no --credentials, monitor reports are not authenticated; listening on ${isLoopbackHost(host) ? 'loopback only' : `${host} (--dev-public: reachable from the network)`}`);
+      return central;
+    });
   });
 
   const journal = cmd.command('journal').description("check or repair central's journal (central must not be running on that data dir)");

@@ -25,28 +25,27 @@ export default function register(program: Command): void {
       if (o.healthPort === undefined) throw new ConfigError('--health-port (CP_ENGINE_HEALTH_PORT) is required');
       const { loadProfile, withOverrides } = await import('../../hw-profiles/profile.js');
       const profile = withOverrides(loadProfile(o.profile), { kw: o.kw, price: o.price });
-      const { createLogger } = await import('../../lib/log.js');
-      const { onShutdown } = await import('../../lib/lifecycle.js');
+      const { serve } = await import('../../lib/serve.js');
       const { startCpNode } = await import('../../firmware/cp-node.js');
       const { HalUnavailableError } = await import('../../firmware/hal/create.js');
-      const log = createLogger('cp');
       const wildcard = o.healthHost === '0.0.0.0' || o.healthHost === '::';
-      let node;
-      try {
-        node = await startCpNode({
-          cpId: o.id, profile, mqttUrl: o.mqtt, secret: o.secret, healthPort: o.healthPort, healthHost: o.healthHost,
-          announceHost: wildcard ? undefined : o.healthHost, speed: o.speed, tickMs: o.tickMs, log,
-        });
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'EADDRINUSE') throw new ConfigError(`--health-port ${o.healthPort}: already in use`);
-        if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') throw new ConfigError(`--health-host ${o.healthHost}: cannot listen there`);
-        if (code === 'EACCES') throw new ConfigError(`--health-port ${o.healthPort}: permission denied`);
-        if (err instanceof HalUnavailableError) throw new ConfigError(`--profile: ${err.message}`);
-        throw err;
-      }
-      const n = node;
-      onShutdown(log, [() => n.close()]);
+      let log!: import('../../lib/log.js').Logger;
+      const n = await serve('cp', async (l) => {
+        log = l;
+        try {
+          return await startCpNode({
+            cpId: o.id!, profile, mqttUrl: o.mqtt, secret: o.secret, healthPort: o.healthPort!, healthHost: o.healthHost,
+            announceHost: wildcard ? undefined : o.healthHost, speed: o.speed, tickMs: o.tickMs, log: l,
+          });
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === 'EADDRINUSE') throw new ConfigError(`--health-port ${o.healthPort}: already in use`);
+          if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') throw new ConfigError(`--health-host ${o.healthHost}: cannot listen there`);
+          if (code === 'EACCES') throw new ConfigError(`--health-port ${o.healthPort}: permission denied`);
+          if (err instanceof HalUnavailableError) throw new ConfigError(`--profile: ${err.message}`);
+          throw err;
+        }
+      });
       log.info({ cp_id: o.id, health_port: n.health.port, profile: profile.name, max_kw: profile.max_kw, price_eur_kwh: profile.price_eur_kwh, speed: o.speed, mqtt: o.mqtt }, 'engine ready');
       if (process.stdin.isTTY) {
         const { attachFaultKeys } = await import('../../firmware/fault-keys.js');

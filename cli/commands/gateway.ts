@@ -31,22 +31,19 @@ export default function register(program: Command): void {
     const dev = o.dev === true || (o.dev as unknown) === '' ;
     if (!o.credentials && !dev) throw new ConfigError('gateway needs --credentials <file> (GATEWAY_CREDENTIALS_FILE) or --dev (GATEWAY_DEV_MODE=true)');
     if (o.tlsPort !== undefined && (!o.tlsCert || !o.tlsKey)) throw new ConfigError('--tls-port needs --tls-cert and --tls-key');
-    const { createLogger } = await import('../../lib/log.js');
-    const { onShutdown } = await import('../../lib/lifecycle.js');
+    const { serve } = await import('../../lib/serve.js');
     const { loadCredentials } = await import('../../registry/credentials.js');
     const { startGateway } = await import('../../gateway/server.js');
     let credentials = null;
     if (o.credentials) {
       try { credentials = loadCredentials(o.credentials); } catch (err) { throw new ConfigError(`--credentials: ${(err as Error).message}`); }
     }
-    const log = createLogger('gateway');
     const bus = busConfigFrom(o, 'evcharging-gateway');
-    const gw = await startGateway({
+    await serve('gateway', (log) => startGateway({
       host: o.host, mqttPort: o.mqttPort, httpPort: o.httpPort,
       tls: o.tlsPort !== undefined ? { port: o.tlsPort, cert: o.tlsCert!, key: o.tlsKey! } : undefined,
       credentials, credentialsFile: o.credentials, httpLimits, bufferMax: o.bufferMax, commandMaxAgeMs: o.commandMaxAgeMs, kafka: bus.kafkaBootstrap ? bus : undefined,
-    }, log);
-    onShutdown(log, [() => gw.close()]);
+    }, log));
   });
 
   cmd.command('add-client')

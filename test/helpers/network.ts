@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { centralSpec, driverSpec, engineSpec, gatewaySpec, monitorSpec, type NetworkSettings } from '../../network/plan.js';
 import { recordBus, type BusRecorder } from './bus-recorder.js';
 import { freePort } from './ports.js';
 import { spawnCli, type CliProcess } from './processes.js';
@@ -63,7 +64,15 @@ export interface Component {
 
 const isAlive = (p: CliProcess) => p.child.exitCode === null && p.child.signalCode === null;
 
-export const monitorName = (cpId: string) => `monitor-${cpId}`;
+export { monitorName } from '../../network/plan.js';
+
+/** The plan's settings for a test network on loopback: the product's own plan builds every command line. */
+export function loopbackSettings(ports: { mqtt: number; gatewayHttp: number; central: number }, dir: string, adminToken: string, o: { kafkaBootstrap?: string[]; speed?: number } = {}): NetworkSettings {
+  return {
+    host: '127.0.0.1', gatewayMqttPort: ports.mqtt, gatewayHttpPort: ports.gatewayHttp, centralPort: ports.central,
+    kafkaBootstrap: o.kafkaBootstrap, dataDir: dir, adminToken, speed: o.speed ?? 60, driverWaitS: 1, maxChargeS: 5,
+  };
+}
 
 export class TestNetwork {
   readonly components = new Map<string, Component>();
@@ -74,6 +83,7 @@ export class TestNetwork {
   readonly centralUrl: string;
   readonly gatewayHttpUrl: string;
   private readonly healthPorts = new Map<string, number>();
+  readonly settings: NetworkSettings;
 
   private constructor(
     readonly dir: string,
@@ -83,6 +93,7 @@ export class TestNetwork {
     this.mqttUrl = `mqtt://127.0.0.1:${ports.mqtt}`;
     this.centralUrl = `http://127.0.0.1:${ports.central}`;
     this.gatewayHttpUrl = `http://127.0.0.1:${ports.gatewayHttp}`;
+    this.settings = loopbackSettings(ports, dir, this.adminToken, opts);
   }
 
   get busKind(): 'kafka' | 'embedded' { return this.opts.kafkaBootstrap?.length ? 'kafka' : 'embedded'; }
@@ -98,12 +109,11 @@ export class TestNetwork {
       startTimeoutMs: options.startTimeoutMs ?? 60_000,
     }, { mqtt, gatewayHttp, central });
     try {
-      n.spawn('gateway', 'gateway', ['gateway', '--dev', 'true', '--host', '127.0.0.1', '--mqtt-port', String(mqtt), '--http-port', String(gatewayHttp), ...n.busArgs()]);
+      n.spawn('gateway', 'gateway', gatewaySpec(n.settings).args);
       await n.waitHttp('gateway', `${n.gatewayHttpUrl}/health`);
       n.recorder = await recordBus({ kafkaBootstrap: options.kafkaBootstrap, mqttUrl: n.mqttUrl });
       if (options.central === false) return n;
-      n.spawn('central', 'central', ['central', '--host', '127.0.0.1', '--port', String(central), '--data-dir', path.join(dir, 'central'),
-        '--admin-token', n.adminToken, '--monitor-timeout-ms', String(n.opts.monitorTimeoutMs), '--bus-mqtt', n.mqttUrl, ...n.busArgs()]);
+      n.spawn('central', 'central', [...centralSpec(n.settings).args, '--monitor-timeout-ms', String(n.opts.monitorTimeoutMs)]);
       await n.waitCentral();
     } catch (err) {
       await n.stop();
@@ -112,14 +122,11 @@ export class TestNetwork {
     return n;
   }
 
-  private busArgs(): string[] {
-    return this.opts.kafkaBootstrap?.length ? ['--kafka-bootstrap', this.opts.kafkaBootstrap.join(',')] : [];
-  }
-
   private spawn(name: string, kind: Kind, args: string[]): Component {
     const existing = this.components.get(name);
     if (existing && isAlive(existing.proc)) throw new Error(`${name} is running already`);
-    const proc = spawnCli(args, { env: { LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'info' } });
+    // The plan passes central's admin token in the environment (never on a command line).
+    const proc = spawnCli(args, { env: { LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'info', ...(kind === 'central' ? centralSpec(this.settings).env : {}) } });
     if (existing) {
       existing.pastLines.push(...existing.proc.lines);
       existing.proc = proc;
@@ -165,14 +172,12 @@ export class TestNetwork {
   async addCp(o: CpOptions): Promise<void> {
     const healthPort = this.healthPorts.get(o.id) ?? await freePort();
     this.healthPorts.set(o.id, healthPort);
-    const args = ['cp', '--id', o.id, '--health-port', String(healthPort), '--health-host', '127.0.0.1', '--mqtt', this.mqttUrl,
-      '--speed', String(o.speed ?? this.opts.speed), '--profile', o.profile ?? 'ac-22kw'];
-    if (o.kw !== undefined) args.push('--kw', String(o.kw));
-    if (o.price !== undefined) args.push('--price', String(o.price));
-    this.spawn(o.id, 'engine', args);
+    const cp = { id: o.id, healthPort, kw: o.kw, price: o.price, profile: o.profile ?? 'ac-22kw' };
+    this.spawn(o.id, 'engine', engineSpec({ ...this.settings, speed: o.speed ?? this.opts.speed }, cp).args);
     await this.waitTcp(o.id, healthPort);
     if (o.monitor !== false) {
-      this.spawn(monitorName(o.id), 'monitor', ['monitor', '--cp', o.id, '--engine', `127.0.0.1:${healthPort}`, '--central', this.centralUrl]);
+      const m = monitorSpec(this.settings, cp);
+      this.spawn(m.name, 'monitor', m.args);
     }
   }
 
@@ -186,8 +191,8 @@ export class TestNetwork {
   async addDriver(o: DriverOptions): Promise<string> {
     const file = path.join(this.dir, `${o.id}.requests.txt`);
     await fs.writeFile(file, o.requests.map((id) => `${id}\n`).join(''));
-    this.spawn(o.id, 'driver', ['driver', '--id', o.id, '--requests', file, '--wait-s', String(o.waitS ?? 1), '--max-charge-s', String(o.maxChargeS ?? 5),
-      '--bus-mqtt', this.mqttUrl, ...this.busArgs(), ...(o.extraArgs ?? [])]);
+    const spec = driverSpec({ ...this.settings, driverWaitS: o.waitS ?? 1, maxChargeS: o.maxChargeS ?? 5 }, o.id, file);
+    this.spawn(o.id, 'driver', [...spec.args, ...(o.extraArgs ?? [])]);
     return file;
   }
 

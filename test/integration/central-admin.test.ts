@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROTOCOL_VERSION, type Ticket } from '../../protocol/index.js';
 import { waitFor } from '../helpers/wait.js';
-import { CentralRig, type Json } from './central-harness.js';
+import { CentralRig, type Json } from '../helpers/central-rig.js';
 
 /**
  * Admin stop/resume and monitor reports against a real central and a real engine: a STOPPED

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROTOCOL_VERSION } from '../../protocol/index.js';
 import { spawnCli } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
-import { CentralRig, type Json } from './central-harness.js';
+import { CentralRig, type Json } from '../helpers/central-rig.js';
 
 /**
  * Bad input everywhere central listens: every HTTP endpoint (malformed JSON, wrong schema,

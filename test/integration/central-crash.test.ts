@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Ticket } from '../../protocol/index.js';
 import { waitFor } from '../helpers/wait.js';
-import { CentralRig, type Json } from './central-harness.js';
+import { CentralRig, type Json } from '../helpers/central-rig.js';
 
 /**
  * Central killed with SIGKILL mid-session and restarted on the same data dir: the session is

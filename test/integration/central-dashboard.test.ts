@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { launchChromium, type TestBrowser } from '../helpers/browser.js';
 import { waitFor } from '../helpers/wait.js';
-import { CentralRig } from './central-harness.js';
+import { CentralRig } from '../helpers/central-rig.js';
 
 /**
  * Central's dashboard in real headless Chromium against a real central process: tiles carry

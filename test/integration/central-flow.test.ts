@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ticket } from '../../protocol/index.js';
 import { waitFor } from '../helpers/wait.js';
-import { CentralRig, type Json } from './central-harness.js';
+import { CentralRig, type Json } from '../helpers/central-rig.js';
 
 /**
  * The charging flow through a real central process: a real gateway (embedded bus), a real

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Ticket } from '../../protocol/index.js';
 import { waitFor } from '../helpers/wait.js';
-import { CentralRig, type Json } from './central-harness.js';
+import { CentralRig, type Json } from '../helpers/central-rig.js';
 
 /**
  * The gateway (the embedded bus) is SIGKILLed and restarted mid-session: central and the

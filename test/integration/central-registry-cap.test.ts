@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROTOCOL_VERSION } from '../../protocol/index.js';
 import { waitFor } from '../helpers/wait.js';
-import { CentralRig } from './central-harness.js';
+import { CentralRig } from '../helpers/central-rig.js';
 
 /**
  * Monitor reports arrive over HTTP, so a report may name any CP id. They never add a CP to

@@ -4,9 +4,11 @@ import os from 'node:os';
 import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { EMBEDDED_BUS_PREFIX, PROTOCOL_VERSION, type BusTopic } from '../../protocol/index.js';
-import { freePort } from '../helpers/ports.js';
-import { spawnCli, type CliProcess } from '../helpers/processes.js';
-import { waitFor } from '../helpers/wait.js';
+import { centralSpec, engineSpec, gatewaySpec, type NetworkSettings } from '../../network/plan.js';
+import { loopbackSettings } from './network.js';
+import { freePort } from './ports.js';
+import { spawnCli, type CliProcess } from './processes.js';
+import { waitFor } from './wait.js';
 
 /**
  * Central's integration rig: a real `evcharging gateway --dev` process (the embedded bus), a
@@ -22,13 +24,14 @@ export class CentralRig {
   central?: CliProcess;
   readonly engines = new Map<string, { proc: CliProcess; healthPort: number; args: string[] }>();
   readonly records: Rec[] = [];
-  readonly token = `tok-${Math.random().toString(36).slice(2)}-${Date.now()}`;
+  get token(): string { return this.settings.adminToken; }
   readonly mqttUrl: string;
   centralUrl = '';
   private client?: MqttClient;
   private runs: string[][] = [];
 
-  private constructor(readonly dir: string, public gateway: CliProcess, readonly ports: { mqtt: number; gatewayHttp: number; central: number }, private readonly centralArgs: string[]) {
+  private constructor(readonly dir: string, public gateway: CliProcess, readonly settings: NetworkSettings, private readonly centralArgs: string[]) {
+    const ports = { mqtt: settings.gatewayMqttPort, central: settings.centralPort };
     this.mqttUrl = `mqtt://127.0.0.1:${ports.mqtt}`;
     this.centralUrl = `http://127.0.0.1:${ports.central}`;
   }
@@ -36,8 +39,9 @@ export class CentralRig {
   static async start(opts: { centralArgs?: string[] } = {}): Promise<CentralRig> {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'central-it-'));
     const ports = { mqtt: await freePort(), gatewayHttp: await freePort(), central: await freePort() };
-    const gateway = spawnCli(['gateway', '--dev', 'true', '--host', '127.0.0.1', '--mqtt-port', String(ports.mqtt), '--http-port', String(ports.gatewayHttp)]);
-    const rig = new CentralRig(dir, gateway, ports, opts.centralArgs ?? []);
+    const settings = loopbackSettings(ports, dir, `tok-${Math.random().toString(36).slice(2)}-${Date.now()}`);
+    const gateway = spawnCli(gatewaySpec(settings).args);
+    const rig = new CentralRig(dir, gateway, settings, opts.centralArgs ?? []);
     try {
       await waitFor(async () => {
         if (gateway.child.exitCode !== null) throw new Error(`gateway exited:\n${gateway.lines.join('\n')}`);
@@ -55,11 +59,11 @@ export class CentralRig {
   /** SIGKILLs the gateway and starts it again on the same ports (its broker state is lost). */
   async restartGateway(): Promise<void> {
     await this.gateway.kill('SIGKILL');
-    const g = spawnCli(['gateway', '--dev', 'true', '--host', '127.0.0.1', '--mqtt-port', String(this.ports.mqtt), '--http-port', String(this.ports.gatewayHttp)]);
+    const g = spawnCli(gatewaySpec(this.settings).args);
     this.gateway = g;
     await waitFor(async () => {
       if (g.child.exitCode !== null) throw new Error(`gateway exited:\n${g.lines.join('\n')}`);
-      try { return (await fetch(`http://127.0.0.1:${this.ports.gatewayHttp}/health`)).ok; } catch { return false; }
+      try { return (await fetch(`http://127.0.0.1:${this.settings.gatewayHttpPort}/health`)).ok; } catch { return false; }
     }, { timeoutMs: 60_000, intervalMs: 200, what: 'gateway /health after restart' });
   }
 
@@ -91,10 +95,9 @@ export class CentralRig {
   }
 
   async startCentral(): Promise<void> {
-    const args = ['central', '--host', '127.0.0.1', '--port', String(this.ports.central), '--data-dir', path.join(this.dir, 'central'),
-      '--admin-token', this.token, '--bus-mqtt', this.mqttUrl, ...this.centralArgs];
+    const args = [...centralSpec(this.settings).args, ...this.centralArgs];
     this.runs.push(args);
-    const p = spawnCli(args);
+    const p = spawnCli(args, { env: centralSpec(this.settings).env });
     this.central = p;
     await waitFor(async () => {
       if (p.child.exitCode !== null || p.child.signalCode !== null) throw new Error(`central exited:\n${p.lines.join('\n')}`);
@@ -110,7 +113,7 @@ export class CentralRig {
   /** Starts an engine process; resolves when central lists it ACTIVATED. */
   async addEngine(id: string, profile = 'dc-50kw', speed = 300): Promise<void> {
     const healthPort = await freePort();
-    const args = ['cp', '--id', id, '--health-port', String(healthPort), '--health-host', '127.0.0.1', '--mqtt', this.mqttUrl, '--speed', String(speed), '--profile', profile];
+    const args = engineSpec({ ...this.settings, speed }, { id, healthPort, profile }).args;
     this.engines.set(id, { proc: spawnCli(args), healthPort, args });
     await waitFor(async () => {
       const e = this.engines.get(id)!.proc;
