@@ -192,7 +192,7 @@ export function buildHttp(ctl: Controller, bus: Pick<Bus, 'health' | 'stats'>, l
   keepalive.unref();
 
   app.get('/events', (req, reply) => {
-    if (sse.full) { sse.refuse(); return fail(reply, 503, 'too many live clients'); }
+    if (!sse.makeRoom()) { sse.refuse(); return fail(reply, 503, 'too many live clients'); }
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });

@@ -27,6 +27,16 @@ export class SseHub {
   get size(): number { return this.clients.size; }
   get full(): boolean { return this.clients.size >= this.o.maxClients; }
 
+  /** Room for one more: when full, the client stalled longest is dropped for it (a reader must not wait behind non-readers). */
+  makeRoom(): boolean {
+    if (!this.full) return true;
+    let victim: Client | undefined;
+    for (const c of this.clients.values()) if (c.stalledSince !== null && (!victim || c.stalledSince < victim.stalledSince!)) victim = c;
+    if (!victim) return false;
+    this.drop(victim);
+    return true;
+  }
+
   /** Takes a response whose head is written; `first` is the opening message. */
   add(res: ServerResponse, first: string): void {
     const c: Client = { res, stalledSince: null, pending: null };
@@ -78,6 +88,10 @@ export class SseHub {
     const tooMuch = c.res.writableLength > this.o.maxBufferedBytes;
     const tooLong = c.stalledSince !== null && this.now() - c.stalledSince > this.o.maxStallMs;
     if (!tooMuch && !tooLong) return;
+    this.drop(c);
+  }
+
+  private drop(c: Client): void {
     this.counters.dropped_slow++;
     this.clients.delete(c.res);
     c.res.destroy();
