@@ -49,11 +49,20 @@ describe('slow SSE clients', () => {
     attacker.stdout!.on('data', (d: Buffer) => { if (/connected 200/.test(d.toString())) connected = true; });
     await waitFor(() => connected, { timeoutMs: 30_000, what: 'non-reading clients connected' });
     await waitFor(async () => (await get(c.url, '/health')).body.sse_clients >= 200, { what: '200 feed clients' });
+    const auth = { authorization: `Bearer ${c.token}` };
+    // Changes until the non-readers' sockets are backed up (the kernel takes the first snapshots).
+    let stop = true;
+    await waitFor(async () => {
+      await request(c.url, 'POST', `/cp/CP-0002/${stop ? 'stop' : 'resume'}`, undefined, auth);
+      stop = !stop;
+      return (await get(c.url, '/health')).body.sse.skipped_behind > 0;
+    }, { timeoutMs: 60_000, intervalMs: 200, what: 'non-readers backed up' });
+    // Every slot is taken by a non-reader: a reader still gets in, in the place of the one stalled longest.
+    expect((await get(c.url, '/health')).body.sse_clients).toBe(200);
     const good = reader(c.url);
     try {
       await waitFor(() => good.last, { what: 'first snapshot for the reader' });
       const before = await rssMb(c.proc.child.pid!);
-      const auth = { authorization: `Bearer ${c.token}` };
       // 30 changes, each waited for by the reader (so they are spread over pushes, not coalesced into one).
       for (let i = 0; i < 30; i++) {
         const stop = i % 2 === 0;
@@ -68,6 +77,7 @@ describe('slow SSE clients', () => {
       await waitFor(async () => (await get(c.url, '/health')).body.sse.dropped_slow >= 200, { timeoutMs: 30_000, what: 'stalled clients dropped' });
       const h2 = (await get(c.url, '/health')).body;
       expect(h2.sse_clients).toBe(1); // the reader is still there
+      expect(h2.sse.refused_full).toBe(0);
     } finally { good.close(); }
   }, 120_000);
 });
