@@ -4,12 +4,17 @@ import { createEngine, type Engine } from './engine.js';
 import { createHal } from './hal/create.js';
 import { startHealthServer, type HealthServer } from './health-server.js';
 import { createMqttLink, type MqttLink } from './mqtt-link.js';
+import { createOcppLink, type OcppLink } from './ocpp/ocpp-link.js';
+import { FW_VERSION } from './engine.js';
+import type { OcppVersion } from '../lib/ocpp.js';
 
 export interface CpNodeOptions {
   cpId: string;
   profile: HwProfile;
   mqttUrl: string;
   secret?: string;
+  /** Set: speak OCPP-J to this central system instead of MQTT to the project's gateway. */
+  ocpp?: { url: string; version: OcppVersion; meterIntervalS: number; caFile?: string; onCall?: (method: string, ms: number, ok: boolean) => void };
   /** 0 = any free port (read it back from `health.port`). */
   healthPort: number;
   /** Address to listen on. */
@@ -23,7 +28,9 @@ export interface CpNodeOptions {
 
 export interface CpNode {
   engine: Engine;
-  link: MqttLink;
+  link: MqttLink | OcppLink;
+  /** The OCPP link, when the CP speaks OCPP. */
+  ocpp?: OcppLink;
   health: HealthServer;
   /** Clean stop: ends a running session, publishes DISCONNECTED, closes the link, port and HAL. */
   close(): Promise<void>;
@@ -39,7 +46,7 @@ export async function startCpNode(o: CpNodeOptions): Promise<CpNode> {
     repair: (k) => engine.repair(k),
   });
   // The link is created after the engine; the engine only reaches it through this port.
-  let link: MqttLink | undefined;
+  let link: MqttLink | OcppLink | undefined;
   const engine: Engine = createEngine({
     cpId: o.cpId, profile: o.profile, hal, log: o.log, tickMs: o.tickMs,
     healthPort: health.port, healthHost: o.announceHost,
@@ -51,13 +58,23 @@ export async function startCpNode(o: CpNodeOptions): Promise<CpNode> {
     await health.close();
     throw err;
   }
-  link = createMqttLink({
-    url: o.mqttUrl, cpId: o.cpId, secret: o.secret, log: o.log,
-    onUp: () => engine.linkUp(), onDown: () => engine.linkDown(), onCommand: (m) => engine.command(m), onBadCommand: () => engine.badCommand(),
-  });
+  let ocpp: OcppLink | undefined;
+  if (o.ocpp) {
+    ocpp = createOcppLink({
+      url: o.ocpp.url, cpId: o.cpId, version: o.ocpp.version, secret: o.secret, caFile: o.ocpp.caFile, meterIntervalS: o.ocpp.meterIntervalS,
+      vendor: 'evcharging', model: o.profile.name, fwVersion: FW_VERSION, phases: o.profile.phases, log: o.log, onCall: o.ocpp.onCall,
+    });
+    link = ocpp;
+    ocpp.start(engine);
+  } else {
+    link = createMqttLink({
+      url: o.mqttUrl, cpId: o.cpId, secret: o.secret, log: o.log,
+      onUp: () => engine.linkUp(), onDown: () => engine.linkDown(), onCommand: (m) => engine.command(m), onBadCommand: () => engine.badCommand(),
+    });
+  }
   let closed: Promise<void> | undefined;
   return {
-    engine, link, health,
+    engine, link, health, ...(ocpp ? { ocpp } : {}),
     close: () => (closed ??= (async () => {
       await engine.stop();
       await link!.close();

@@ -54,6 +54,8 @@ export interface Engine {
   /** A command that failed validation at the link: counted here so STATUS shows it. */
   badCommand(): void;
   injectFault(kind: FaultKind): void;
+  /** Caps the charging power (an OCPP charging profile), kW; undefined lifts it. False when the HAL cannot. */
+  setPowerLimit(kw: number | undefined): boolean;
   repair(kind?: FaultKind): void;
   /** Healthy = loop running and no fault; the health port answers PING with this. */
   health(now?: number): { ok: true } | { ok: false; reason: string };
@@ -90,6 +92,7 @@ export function createEngine(o: EngineOptions): Engine {
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   let statusDirty = false;
+  let powerLimitKw: number | undefined;
 
   const publish = (topic: string, msg: unknown, qos: 0 | 1, retain = false) => link.publish(topic, encode(msg), { qos, retain });
   const round = (n: number, d: number) => Math.round(n * 10 ** d) / 10 ** d;
@@ -273,6 +276,14 @@ export function createEngine(o: EngineOptions): Engine {
       hal.injectFault(kind);
       log.warn({ cp_id: cpId, kind }, 'fault injected');
     },
+    setPowerLimit(kw) {
+      if (!hal.setPowerLimitKw) return false;
+      if (kw !== powerLimitKw) log.info({ cp_id: cpId, limit_kw: kw ?? null }, kw === undefined ? 'power limit lifted' : 'power limited');
+      powerLimitKw = kw;
+      hal.read(clock.now()); // the energy so far at the old power
+      hal.setPowerLimitKw(kw);
+      return true;
+    },
     repair(kind) {
       if (!hal.clearFault) throw new Error(`the ${hal.driver} HAL cannot clear faults`);
       hal.clearFault(kind);
@@ -285,7 +296,7 @@ export function createEngine(o: EngineOptions): Engine {
         cp_id: cpId, state: ctx.state, link_up: ctx.linkUp, faults: ctx.faults, healthy: h.ok, ...(h.ok ? {} : { reason: h.reason }),
         session: ctx.session ? { ...ctx.session, kwh: round(sessionKwh(), 4), eur: round(sessionKwh() * price, 4) } : null,
         kw: inputs ? round(inputs.powerKw, 3) : 0, soc: inputs?.soc, meter_kwh: inputs ? round(inputs.meterKwh, 4) : 0,
-        profile: profile.name, boot_id: bootId, counters, ...(hal.stats ? { hal: hal.stats() } : {}),
+        profile: profile.name, boot_id: bootId, counters, ...(powerLimitKw !== undefined ? { power_limit_kw: powerLimitKw } : {}), ...(hal.stats ? { hal: hal.stats() } : {}),
       };
     },
   };

@@ -7,6 +7,7 @@ import { onShutdown } from '../lib/lifecycle.js';
 import { loadProfile, withOverrides } from '../hw-profiles/profile.js';
 import { startCpNode, type CpNode } from '../firmware/cp-node.js';
 import { TickScheduler } from './scheduler.js';
+import { CallStats, runBehaviour, type BehaviourOptions } from './ocpp-behaviour.js';
 
 export interface FleetOptions {
   count: number;
@@ -25,6 +26,12 @@ export interface FleetOptions {
   rampPerS: number;
   tickMs: number;
   statsS: number;
+  /** Set: every CP speaks OCPP-J to this central system (the CP id is appended) instead of MQTT. */
+  ocpp?: string;
+  ocppVersion?: '1.6' | '2.0.1';
+  meterIntervalS?: number;
+  /** With --ocpp: automatic sessions (none when the probability is 0). */
+  behaviour?: BehaviourOptions;
 }
 
 export const fleetId = (prefix: string, n: number) => `${prefix}${String(n).padStart(4, '0')}`;
@@ -39,13 +46,15 @@ export async function runFleet(o: FleetOptions, log: Logger, cpLog: Logger): Pro
   const scheduler = new TickScheduler(o.tickMs, Math.max(1, Math.min(20, Math.round(o.tickMs / 25))));
   const nodes: CpNode[] = [];
   const failed: string[] = [];
+  const calls = new CallStats();
+  const behaviours: Array<{ stop(): void; readonly sessions: number }> = [];
   let stopping = false;
   let server: http.Server | undefined;
 
   // Closers run in reverse: stop starting more, close every CP (each leaves DISCONNECTED), then the HTTP port.
   onShutdown(log, [
     () => new Promise<void>((r) => (server ? server.close(() => r()) : r())),
-    async () => { scheduler.stop(); await Promise.all(nodes.map((n) => n.close().catch(() => undefined))); },
+    async () => { for (const b of behaviours) b.stop(); scheduler.stop(); await Promise.all(nodes.map((n) => n.close().catch(() => undefined))); },
     () => { stopping = true; },
   ], 30_000);
 
@@ -56,8 +65,9 @@ export async function runFleet(o: FleetOptions, log: Logger, cpLog: Logger): Pro
     // memoryUsage() opens /proc files: out of descriptors it throws (EMFILE), and a summary must never take the fleet down.
     let mem: { rss_mb?: number; heap_mb?: number } = {};
     try { const m = process.memoryUsage(); mem = { rss_mb: Math.round(m.rss / 1e6), heap_mb: Math.round(m.heapUsed / 1e6) }; } catch { /* counted as unknown */ }
-    return { count: o.count, started: nodes.length, failed: failed.length, connected, states, ...mem };
+    return { count: o.count, started: nodes.length, failed: failed.length, connected, states, ...mem, ...(o.ocpp ? { ocpp: lastCalls, ocpp_calls: calls.total, sessions: behaviours.reduce((n, b) => n + b.sessions, 0) } : {}) };
   };
+  let lastCalls: ReturnType<CallStats['take']> | undefined;
 
   if (o.httpPort !== undefined) {
     server = http.createServer(serverOptionsFor(DEFAULT_HTTP_LIMITS), (req, res) => {
@@ -72,7 +82,7 @@ export async function runFleet(o: FleetOptions, log: Logger, cpLog: Logger): Pro
   }
 
   scheduler.start();
-  log.info({ count: o.count, mqtt: o.mqtt, profile: profile.name, ramp_per_s: o.rampPerS, tick_ms: o.tickMs, http_port: o.httpPort }, 'starting the fleet');
+  log.info({ count: o.count, ...(o.ocpp ? { ocpp: o.ocpp, ocpp_version: o.ocppVersion } : { mqtt: o.mqtt }), profile: profile.name, ramp_per_s: o.rampPerS, tick_ms: o.tickMs, http_port: o.httpPort }, 'starting the fleet');
   const t0 = Date.now();
   const batch = Math.max(1, Math.round(o.rampPerS / 10));
   for (let i = 0; i < o.count && !stopping; i += batch) {
@@ -84,7 +94,9 @@ export async function runFleet(o: FleetOptions, log: Logger, cpLog: Logger): Pro
         const node = await startCpNode({
           cpId, profile, mqttUrl: o.mqtt, healthPort: o.healthBasePort ? o.healthBasePort + i + k : 0, healthHost: o.healthHost,
           announceHost: o.healthHost === '0.0.0.0' ? undefined : o.healthHost, speed: o.speed, tickMs: 0, log: cpLog,
+          ...(o.ocpp ? { ocpp: { url: o.ocpp, version: o.ocppVersion === '2.0.1' ? 'ocpp2.0.1' as const : 'ocpp1.6' as const, meterIntervalS: o.meterIntervalS ?? 60, onCall: (m: string, ms: number, ok: boolean) => calls.record(m, ms, ok) } } : {}),
         });
+        if (node.ocpp && o.behaviour && o.behaviour.probability > 0) behaviours.push(runBehaviour(node.ocpp, o.behaviour));
         nodes.push(node);
         scheduler.add((_dt, now) => node.engine.tick(now));
       } catch (err) {
@@ -106,6 +118,7 @@ export async function runFleet(o: FleetOptions, log: Logger, cpLog: Logger): Pro
     const cpuPct = Math.round(((cpu.user + cpu.system) / 1000 / (now - lastAt)) * 1000) / 10;
     lastCpu = process.cpuUsage();
     lastAt = now;
+    if (o.ocpp) lastCalls = calls.take(now);
     log.info({ ...summary(), cpu_pct: cpuPct }, 'fleet');
   }, o.statsS * 1000).unref();
 }

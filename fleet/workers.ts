@@ -26,7 +26,7 @@ export function slices(first: number, count: number, workers: number): Slice[] {
   return out;
 }
 
-interface WorkerHealth { connected?: number; started?: number; failed?: number; states?: Record<string, number>; rss_mb?: number }
+interface WorkerHealth { connected?: number; started?: number; failed?: number; states?: Record<string, number>; rss_mb?: number; ocpp?: { calls_per_s: number; p50_ms: number | null; p99_ms: number | null; errors: number }; sessions?: number }
 
 /**
  * `evcharging fleet --workers N`: the fleet over N processes (default: one per core), each a
@@ -34,7 +34,7 @@ interface WorkerHealth { connected?: number; started?: number; failed?: number; 
  * file-descriptor limit (two per CP). This parent only starts them, serves the fleet's summed
  * /health and /cps, writes the merged ports file and stops them on SIGTERM.
  */
-export async function runFleetWorkers(o: { args: string[]; first: number; count: number; workers: number; healthBasePort: number; httpPort?: number; portsFile?: string; host: string }, log: Logger): Promise<void> {
+export async function runFleetWorkers(o: { args: string[]; first: number; count: number; workers: number; healthBasePort: number; httpPort?: number; portsFile?: string; host: string; summaryS?: number }, log: Logger): Promise<void> {
   const parts = slices(o.first, o.count, o.workers);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'evcharging-fleet-'));
   const children: Array<{ child: ChildProcess; port: number; portsFile: string; slice: Slice; exited: boolean }> = [];
@@ -60,12 +60,20 @@ export async function runFleetWorkers(o: { args: string[]; first: number; count:
   };
   const health = async () => {
     const all = await Promise.all(children.map((c) => (c.exited ? undefined : fetchJson(c.port, '/health').catch(() => undefined)) as Promise<WorkerHealth | undefined>));
-    const sum = { count: o.count, workers: children.length, workers_up: 0, started: 0, failed: 0, connected: 0, states: {} as Record<string, number>, rss_mb: 0 };
+    const sum = { count: o.count, workers: children.length, workers_up: 0, started: 0, failed: 0, connected: 0, states: {} as Record<string, number>, rss_mb: 0,
+      // OCPP: calls answered per second summed; response times of the slowest worker (each worker's window is its own).
+      ocpp_calls_per_s: 0, ocpp_p50_ms: null as number | null, ocpp_p99_ms: null as number | null, sessions: 0 };
     for (const h of all) {
       if (!h) continue;
       sum.workers_up++;
       sum.started += h.started ?? 0; sum.failed += h.failed ?? 0; sum.connected += h.connected ?? 0; sum.rss_mb += h.rss_mb ?? 0;
       for (const [k, v] of Object.entries(h.states ?? {})) sum.states[k] = (sum.states[k] ?? 0) + v;
+      if (h.ocpp) {
+        sum.ocpp_calls_per_s += h.ocpp.calls_per_s;
+        if (h.ocpp.p50_ms !== null) sum.ocpp_p50_ms = Math.max(sum.ocpp_p50_ms ?? 0, h.ocpp.p50_ms);
+        if (h.ocpp.p99_ms !== null) sum.ocpp_p99_ms = Math.max(sum.ocpp_p99_ms ?? 0, h.ocpp.p99_ms);
+      }
+      sum.sessions += h.sessions ?? 0;
     }
     return sum;
   };
@@ -96,6 +104,12 @@ export async function runFleetWorkers(o: { args: string[]; first: number; count:
       fs.rmSync(dir, { recursive: true, force: true });
     },
   ], 35_000);
+
+  // An OCPP load test reads the whole fleet's figures in one line.
+  if (o.summaryS) {
+    const t = setInterval(() => { if (!stopping) void health().then((h) => log.info(h, 'fleet')); }, o.summaryS * 1000);
+    t.unref();
+  }
 
   // The merged ports file appears once every worker wrote its own.
   if (o.portsFile) {

@@ -9,7 +9,11 @@
  * Critical and droppable entries wait in two FIFOs (so shedding is O(1) even with 100,000
  * waiting); `take()` merges them back in arrival order.
  */
-export interface Pending { topic: string; key: string; value: Buffer; droppable: boolean }
+export interface Pending {
+  topic: string; key: string; value: Buffer; droppable: boolean;
+  /** Called once the bus took it (a sender that must hear of delivery, e.g. an OCPP CALLRESULT waits for it). */
+  done?: () => void;
+}
 
 interface Entry extends Pending { n: number }
 

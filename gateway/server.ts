@@ -18,6 +18,8 @@ import { KafkaBus } from '../bus/kafka.js';
 import type { BusConfig } from '../bus/types.js';
 import { applyHttpLimits, DEFAULT_HTTP_LIMITS, fastifyLimitOptions, type HttpLimits } from '../lib/http-limits.js';
 import { followCredentials } from '../registry/credentials-watch.js';
+import type { CpPort } from './ocpp/port.js';
+import { attachOcpp, type OcppGatewayOptions } from './ocpp/server.js';
 
 export interface GatewayOptions {
   host: string;
@@ -39,10 +41,12 @@ export interface GatewayOptions {
   httpLimits?: HttpLimits;
   /** The file `credentials` came from: followed, so a registered identity is admitted and a revoked one disconnected at once. */
   credentialsFile?: string;
+  /** Set: also accept OCPP-J charge points (gateway/ocpp/), bridged through the same CP port. */
+  ocpp?: OcppGatewayOptions;
 }
 
 export interface RunningGateway {
-  mqttPort: number; httpPort: number; tlsPort?: number;
+  mqttPort: number; httpPort: number; tlsPort?: number; ocppPort?: number; ocppTlsPort?: number;
   close(): Promise<void>;
 }
 
@@ -116,21 +120,21 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
     buffer, ready: kafkaBus.ready, log,
     send: (batch) => kafkaBus.publishBatch(batch),
     onDelivered: (batch) => {
-      for (const p of batch) metrics.bridged.inc({ topic: p.topic });
+      for (const p of batch) { metrics.bridged.inc({ topic: p.topic }); p.done?.(); }
       metrics.buffered.set(buffer.size);
     },
     onOutage: (down) => { metrics.kafkaUp.set(down ? 0 : 1); if (down) metrics.kafkaOutages.inc(); },
     stallMs: o.kafkaStallMs,
   });
 
-  const toBus = (topic: BusTopic, key: string, value: Buffer) => {
+  const toBus = (topic: BusTopic, key: string, value: Buffer, done?: () => void) => {
     if (!forwarder) {
-      broker.publish({ cmd: 'publish', topic: embeddedBusTopic(topic, key), payload: value, qos: 1, retain: false, dup: false }, () => undefined);
+      broker.publish({ cmd: 'publish', topic: embeddedBusTopic(topic, key), payload: value, qos: 1, retain: false, dup: false }, () => done?.());
       metrics.bridged.inc({ topic });
       return;
     }
     const before = buffer.shed;
-    buffer.push({ topic, key, value, droppable: topic === BUS_TOPICS.cpTelemetry });
+    buffer.push({ topic, key, value, droppable: topic === BUS_TOPICS.cpTelemetry, ...(done ? { done } : {}) });
     if (buffer.shed > before) metrics.shed.inc(buffer.shed - before);
     metrics.buffered.set(buffer.size);
     forwarder.notify();
@@ -149,23 +153,35 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
     }
   });
 
-  function onCpMessage(cpId: string, channel: CpChannel, payload: Buffer) {
+  /** Validates and bridges one CP message; `done` hears when the bus has it (never, for a refused one: it returns false). */
+  function onCpMessage(cpId: string, channel: CpChannel, payload: Buffer, done?: () => void): boolean {
     metrics.received.inc({ channel });
     const r = decode(CHANNEL_SCHEMA[channel], payload);
     if (!r.ok) {
       metrics.rejected.inc({ reason: r.error });
       log.warn({ cp: cpId, channel, error: r.error, detail: r.detail.slice(0, 200) }, 'CP message rejected');
-      return;
+      return false;
     }
     const msg = r.value as { cp_id: string; type: string; seq?: number };
     if (msg.cp_id !== cpId || msg.type !== CHANNEL_TYPE[channel]) {
       metrics.rejected.inc({ reason: msg.cp_id !== cpId ? 'spoofed' : 'schema' });
       log.warn({ cp: cpId, payload_cp: msg.cp_id, channel }, msg.cp_id !== cpId ? 'spoofed CP id rejected' : 'message type does not match topic');
-      return;
+      return false;
     }
     if (typeof msg.seq === 'number' && msg.type === 'status') lastSeq.set(cpId, Math.max(lastSeq.get(cpId) ?? 0, msg.seq));
-    toBus(CP_CHANNEL_TABLE[channel].busTopic, cpId, encode(r.value));
+    toBus(CP_CHANNEL_TABLE[channel].busTopic, cpId, encode(r.value), done);
+    return true;
   }
+
+  // --- the seam for other CP front-ends (OCPP): a CP message as if it came over MQTT from its authenticated id, and its commands.
+  const commandSinks = new Map<string, (cmd: CentralCommandMsg) => void>();
+  const cpPort: CpPort = {
+    fromCp: (cpId, channel, msg) => new Promise<boolean>((resolve) => { if (!onCpMessage(cpId, channel, encode(msg), () => resolve(true))) resolve(false); }),
+    commandsFor(cpId, sink) {
+      commandSinks.set(cpId, sink);
+      return () => { if (commandSinks.get(cpId) === sink) commandSinks.delete(cpId); };
+    },
+  };
 
   function onCommand(cpId: string, payload: Buffer) {
     const r = decode(CentralCommandMsg, payload);
@@ -174,6 +190,8 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
       log.warn({ cp: cpId }, 'command rejected');
       return;
     }
+    const sink = commandSinks.get(cpId);
+    if (sink) { metrics.commands.inc(); return sink(r.value); }
     broker.publish({ cmd: 'publish', topic: mqttTopics.command(cpId), payload: encode(r.value), qos: 1, retain: false, dup: false }, () => undefined);
     metrics.commands.inc();
   }
@@ -230,18 +248,20 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
   applyHttpLimits(http.server, httpLimits);
   http.get('/health', async () => ({
     status: 'ok', bus: kafkaBus ? 'kafka' : 'embedded', kafka: kafkaBus?.health(), kafka_up: forwarder ? !forwarder.down && kafkaBus!.health().producer === 'connected' : undefined,
-    buffered: buffer.size, shed: buffer.shed, clients: broker.connectedClients,
+    buffered: buffer.size, shed: buffer.shed, clients: broker.connectedClients, ...(ocpp ? { ocpp_clients: ocpp.clients() } : {}),
   }));
   http.get('/metrics', async (_req, reply) => {
     metrics.kafkaInvalid.set(kafkaBus?.stats().invalid ?? 0);
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
+  const ocpp = o.ocpp ? await attachOcpp(cpPort, { ...o.ocpp, host: o.host, credentials: o.credentials, registry: metrics.registry }, log.child({ part: 'ocpp' })) : undefined;
   await http.listen({ port: o.httpPort, host: o.host });
 
   const ports = {
     mqttPort: (mqttServer.address() as net.AddressInfo).port,
     httpPort: (http.server.address() as net.AddressInfo).port,
     tlsPort: tlsServer ? (tlsServer.address() as net.AddressInfo).port : undefined,
+    ocppPort: ocpp?.port, ocppTlsPort: ocpp?.tlsPort,
   };
   log.info({ ...ports, mode: o.credentials ? 'auth' : 'dev', bus: kafkaBus ? 'kafka' : 'embedded' }, 'gateway listening');
   if (!o.credentials) log.warn('DEV MODE: every client is admitted without credentials and ACLs are off; never use this in production');
@@ -251,6 +271,7 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
     async close() {
       closing = true;
       creds?.close();
+      await ocpp?.close();
       await http.close();
       await new Promise<void>((r) => broker.close(() => r()));
       mqttServer.close(); tlsServer?.close();

@@ -4,6 +4,7 @@ import { ConfigError, opt, parseId, parseNonNegNumber, parsePort, parsePositiveI
 interface CpCliOptions {
   id?: string; healthPort?: number; healthHost: string; mqtt: string; profile: string;
   kw?: number; price?: number; speed: number; secret?: string; tickMs: number;
+  ocpp?: string; ocppVersion: '1.6' | '2.0.1'; meterIntervalS: number; ocppCa?: string; idTag: string;
 }
 
 /** `evcharging cp`: one charging-point engine (firmware loop, HAL, health port, MQTT link). */
@@ -20,6 +21,11 @@ export default function register(program: Command): void {
     .addOption(opt('--speed <factor>', 'simulated time = wall time x factor (sim HAL)', 'CP_ENGINE_SIM_SPEED', parsePositiveNumber, 1))
     .addOption(opt('--secret <secret>', 'password at the gateway (username = CP id)', 'CP_ENGINE_SECRET'))
     .addOption(opt('--tick-ms <ms>', 'firmware loop period, ms', 'CP_ENGINE_TICK_MS', parsePositiveInt, 100))
+    .addOption(opt('--ocpp <url>', 'speak OCPP-J to this central system instead of MQTT (the CP id is appended: ws://csms/ocpp -> ws://csms/ocpp/CP-001)', 'CP_ENGINE_OCPP_URL', parseUrl(['ws', 'wss'])))
+    .addOption(opt('--ocpp-version <v>', 'OCPP version to speak', 'CP_ENGINE_OCPP_VERSION', undefined, '1.6').choices(['1.6', '2.0.1']))
+    .addOption(opt('--meter-interval-s <s>', 'OCPP MeterValues period during a transaction', 'CP_ENGINE_METER_INTERVAL_S', parsePositiveInt, 10))
+    .addOption(opt('--id-tag <tag>', 'OCPP: the id tag the p key presents for a locally started transaction', 'CP_ENGINE_ID_TAG', undefined, 'LOCAL-TAG'))
+    .addOption(opt('--ocpp-ca <file>', 'CA certificate (PEM) that signed a wss:// central system', 'CP_ENGINE_OCPP_CA'))
     .action(async (o: CpCliOptions) => {
       if (!o.id) throw new ConfigError('--id (CP_ENGINE_ID) is required');
       if (o.healthPort === undefined) throw new ConfigError('--health-port (CP_ENGINE_HEALTH_PORT) is required');
@@ -34,7 +40,8 @@ export default function register(program: Command): void {
         log = l;
         try {
           return await startCpNode({
-            cpId: o.id!, profile, mqttUrl: o.mqtt, secret: o.secret, healthPort: o.healthPort!, healthHost: o.healthHost,
+            cpId: o.id!, profile, mqttUrl: o.mqtt, secret: o.secret,
+            ...(o.ocpp ? { ocpp: { url: o.ocpp, version: o.ocppVersion === '2.0.1' ? 'ocpp2.0.1' as const : 'ocpp1.6' as const, meterIntervalS: o.meterIntervalS, caFile: o.ocppCa } } : {}), healthPort: o.healthPort!, healthHost: o.healthHost,
             announceHost: wildcard ? undefined : o.healthHost, speed: o.speed, tickMs: o.tickMs, log: l,
           });
         } catch (err) {
@@ -46,10 +53,14 @@ export default function register(program: Command): void {
           throw err;
         }
       });
-      log.info({ cp_id: o.id, health_port: n.health.port, profile: profile.name, max_kw: profile.max_kw, price_eur_kwh: profile.price_eur_kwh, speed: o.speed, mqtt: o.mqtt }, 'engine ready');
+      log.info({ cp_id: o.id, health_port: n.health.port, profile: profile.name, max_kw: profile.max_kw, price_eur_kwh: profile.price_eur_kwh, speed: o.speed, ...(o.ocpp ? { ocpp: o.ocpp, ocpp_version: o.ocppVersion } : { mqtt: o.mqtt }) }, 'engine ready');
       if (process.stdin.isTTY) {
         const { attachFaultKeys } = await import('../../firmware/fault-keys.js');
         attachFaultKeys(process.stdin, n.engine, log);
+        if (n.ocpp) {
+          const { attachDriverKeys } = await import('../../firmware/ocpp/keys.js');
+          attachDriverKeys(process.stdin, n.ocpp, o.idTag, log);
+        }
       }
     });
 }

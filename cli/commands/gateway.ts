@@ -1,12 +1,13 @@
 import { ROLES, type Role } from '../../protocol/index.js';
 import type { Command } from 'commander';
-import { addBusOptions, busConfigFrom, ConfigError, opt, parseBool, parseId, parsePort, parsePositiveInt, secretFrom, type BusOptionValues } from '../options.js';
+import { addBusOptions, busConfigFrom, ConfigError, opt, parseBool, parseId, parseNonNegNumber, parsePort, parsePositiveInt, parsePositiveNumber, secretFrom, type BusOptionValues } from '../options.js';
 import { addHttpLimitOptions, httpLimitsFrom } from '../../lib/http-limits.js';
 
 interface GatewayCliOptions extends BusOptionValues {
   mqttPort: number; host: string; httpPort: number;
   tlsPort?: number; tlsCert?: string; tlsKey?: string;
   credentials?: string; dev?: boolean; bufferMax: number; commandMaxAgeMs: number;
+  ocppPort?: number; ocppTlsPort?: number; ocppKw: number; ocppPrice: number; ocppHeartbeatS: number;
 }
 
 /** `evcharging gateway`: the edge gateway. `evcharging gateway add-client`: write a credentials entry. */
@@ -22,7 +23,12 @@ export default function register(program: Command): void {
     .addOption(opt('--credentials <file>', 'credentials file (JSON, scrypt-hashed secrets)', 'GATEWAY_CREDENTIALS_FILE'))
     .addOption(opt('--dev [bool]', 'dev mode: admit every client, no ACLs (loud warning)', 'GATEWAY_DEV_MODE', parseBool))
     .addOption(opt('--buffer-max <n>', 'messages held while Kafka is away (telemetry shed first)', 'GATEWAY_BUFFER_MAX', parsePositiveInt, 100_000))
-    .addOption(opt('--command-max-age-ms <ms>', 'Kafka commands older than this are dropped, not sent to the CP', 'GATEWAY_COMMAND_MAX_AGE_MS', parsePositiveInt, 120_000));
+    .addOption(opt('--command-max-age-ms <ms>', 'Kafka commands older than this are dropped, not sent to the CP', 'GATEWAY_COMMAND_MAX_AGE_MS', parsePositiveInt, 120_000))
+    .addOption(opt('--ocpp-port <port>', 'OCPP-J WebSocket port, ws://host:PORT/ocpp/<CP id> (1.6J and 2.0.1; off unless set)', 'GATEWAY_OCPP_PORT', parsePort))
+    .addOption(opt('--ocpp-tls-port <port>', 'OCPP-J over TLS, security profile 2 (needs --tls-cert and --tls-key)', 'GATEWAY_OCPP_TLS_PORT', parsePort))
+    .addOption(opt('--ocpp-kw <kw>', 'rated power announced for OCPP charge points (OCPP does not say)', 'GATEWAY_OCPP_KW', parsePositiveNumber, 22))
+    .addOption(opt('--ocpp-price <eur>', 'price per kWh announced for OCPP charge points', 'GATEWAY_OCPP_PRICE', parseNonNegNumber, 0.35))
+    .addOption(opt('--ocpp-heartbeat-s <s>', 'heartbeat interval given to OCPP charge points at boot', 'GATEWAY_OCPP_HEARTBEAT_S', parsePositiveInt, 60));
   addHttpLimitOptions(cmd, 'GATEWAY_');
   addBusOptions(cmd);
   cmd.action(async (o: GatewayCliOptions) => {
@@ -31,6 +37,7 @@ export default function register(program: Command): void {
     const dev = o.dev === true || (o.dev as unknown) === '' ;
     if (!o.credentials && !dev) throw new ConfigError('gateway needs --credentials <file> (GATEWAY_CREDENTIALS_FILE) or --dev (GATEWAY_DEV_MODE=true)');
     if (o.tlsPort !== undefined && (!o.tlsCert || !o.tlsKey)) throw new ConfigError('--tls-port needs --tls-cert and --tls-key');
+    if (o.ocppTlsPort !== undefined && (!o.tlsCert || !o.tlsKey)) throw new ConfigError('--ocpp-tls-port needs --tls-cert and --tls-key');
     const { serve } = await import('../../lib/serve.js');
     const { loadCredentials } = await import('../../registry/credentials.js');
     const { startGateway } = await import('../../gateway/server.js');
@@ -43,6 +50,10 @@ export default function register(program: Command): void {
       host: o.host, mqttPort: o.mqttPort, httpPort: o.httpPort,
       tls: o.tlsPort !== undefined ? { port: o.tlsPort, cert: o.tlsCert!, key: o.tlsKey! } : undefined,
       credentials, credentialsFile: o.credentials, httpLimits, bufferMax: o.bufferMax, commandMaxAgeMs: o.commandMaxAgeMs, kafka: bus.kafkaBootstrap ? bus : undefined,
+      ocpp: o.ocppPort !== undefined || o.ocppTlsPort !== undefined ? {
+        port: o.ocppPort, tls: o.ocppTlsPort !== undefined ? { port: o.ocppTlsPort, cert: o.tlsCert!, key: o.tlsKey! } : undefined,
+        kw: o.ocppKw, price: o.ocppPrice, heartbeatS: o.ocppHeartbeatS,
+      } : undefined,
     }, log));
   });
 

@@ -31,15 +31,18 @@ export function createSimHal(o: SimHalOptions): Hal & { readonly faults: FaultKi
   let meterKwh = 0;
   let powerKw = 0;
   const faults = new Set<FaultKind>();
+  /** A charging profile's cap: the charger then behaves as one rated at the cap (its curve scaled to it). */
+  let limitKw: number | undefined;
+  const ratedKw = () => (limitKw === undefined ? o.maxKw : Math.min(o.maxKw, limitKw));
 
   const relayClosed = () => relayCommand && !faults.has('relay_failure');
-  const flowing = () => relayClosed() && plugged && soc < target && faults.size === 0;
+  const flowing = () => relayClosed() && plugged && soc < target && faults.size === 0 && ratedKw() > 0;
 
   /** Power the vehicle accepts at this state of charge. */
   function acceptKw(s: number): number {
     if (s >= target) return 0;
-    if (s < taper || target <= taper) return o.maxKw;
-    return o.maxKw * Math.max(TAPER_FLOOR, (target - s) / (target - taper));
+    if (s < taper || target <= taper) return ratedKw();
+    return ratedKw() * Math.max(TAPER_FLOOR, (target - s) / (target - taper));
   }
 
   /** Charges for `hours` of simulated time; returns the energy delivered, kWh. */
@@ -49,15 +52,15 @@ export function createSimHal(o: SimHalOptions): Hal & { readonly faults: FaultKi
     const add = (kwh: number) => { energy += kwh; soc = Math.min(target, soc + kwh / capacity); };
     // 1. constant power below the taper
     if (soc < taper && left > 0) {
-      const h = Math.min(left, ((taper - soc) * capacity) / o.maxKw);
-      add(o.maxKw * h);
+      const h = Math.min(left, ((taper - soc) * capacity) / ratedKw());
+      add(ratedKw() * h);
       left -= h;
       if (soc > taper - 1e-12 && soc < taper) soc = taper;
     }
     // 2. linear taper: P = Pmax (target - soc) / (target - taper) => target - soc decays exponentially
     const xFloor = TAPER_FLOOR * (target - taper);
     if (left > 0 && soc >= taper && target - soc > xFloor) {
-      const k = o.maxKw / (capacity * (target - taper));
+      const k = ratedKw() / (capacity * (target - taper));
       const x0 = target - soc;
       const hToFloor = Math.log(x0 / xFloor) / k;
       const h = Math.min(left, hToFloor);
@@ -68,7 +71,7 @@ export function createSimHal(o: SimHalOptions): Hal & { readonly faults: FaultKi
     }
     // 3. the floor: constant TAPER_FLOOR * Pmax until the target
     if (left > 0 && soc < target) {
-      const kw = o.maxKw * TAPER_FLOOR;
+      const kw = ratedKw() * TAPER_FLOOR;
       const h = Math.min(left, ((target - soc) * capacity) / kw);
       add(kw * h);
       if (h < left) soc = target;
@@ -106,6 +109,7 @@ export function createSimHal(o: SimHalOptions): Hal & { readonly faults: FaultKi
     sessionEnded() { plugged = false; powerKw = 0; },
     injectFault(kind: FaultKind) { faults.add(kind); powerKw = 0; },
     clearFault(kind?: FaultKind) { if (kind) faults.delete(kind); else faults.clear(); },
+    setPowerLimitKw(kw: number | undefined) { limitKw = kw === undefined ? undefined : Math.max(0, kw); powerKw = flowing() ? acceptKw(soc) : 0; },
     async close() { relayCommand = false; },
   };
 }

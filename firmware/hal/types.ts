@@ -34,6 +34,8 @@ export interface Hal {
   /** Fault injection, where the hardware allows it (the simulator; the serial board emulator does it on its side). */
   injectFault?(kind: FaultKind): void;
   clearFault?(kind?: FaultKind): void;
+  /** Caps the power the charger delivers (OCPP charging profiles), kW; undefined lifts the cap. Where the hardware allows it (the simulator). */
+  setPowerLimitKw?(kw: number | undefined): void;
   /** Driver counters (serial: requests, retries, CRC errors, noise bytes, reopens), shown in the health port's STATUS. */
   stats?(): Record<string, number | boolean>;
   close(): Promise<void>;
