@@ -5,6 +5,7 @@ import { errText } from '../lib/log.js';
 import { createBus } from '../bus/create.js';
 import type { Bus, BusConfig } from '../bus/types.js';
 import { Controller } from './controller.js';
+import type { RulesOptions } from './rules/index.js';
 import type { PreloadedCp } from './cp-file.js';
 import { buildHttp } from './http.js';
 import { Store } from './store.js';
@@ -33,6 +34,8 @@ export interface CentralOptions {
   startConfirmMs: number;
   /** CPs a monitor report may add to the registry (reports over HTTP are not authenticated like CPs are). */
   maxCps: number;
+  /** The rest of central's rules' options (rules/types.ts DEFAULT_RULES when absent). */
+  rules?: Partial<Omit<RulesOptions, 'newId'>>;
   bus: BusConfig;
   log: Logger;
   /** The credentials file (as the gateway's): set, monitors must authenticate; unset is dev mode. */
@@ -69,8 +72,10 @@ export async function startCentral(o: CentralOptions): Promise<RunningCentral> {
   }
 
   const bus = createBus(o.bus, log.child({ part: 'bus' }));
-  const controller = new Controller(store, (topic, key, value) => bus.publish(topic, key, value), log,
-    { monitorTimeoutMs: o.monitorTimeoutMs, endGraceMs: o.endGraceMs, startConfirmMs: o.startConfirmMs, maxCps: o.maxCps });
+  const controller = new Controller(store, (topic, key, value) => bus.publish(topic, key, value), log, {
+    monitorTimeoutMs: o.monitorTimeoutMs, endGraceMs: o.endGraceMs, startConfirmMs: o.startConfirmMs, maxCps: o.maxCps, ...o.rules,
+    busUp: () => bus.health().consumer === 'connected',
+  });
   const group = { group: CENTRAL_GROUP };
   // Kafka commits a message's offset when its handler resolves: resolve only once what it changed
   // is on disk, so a crash redelivers it. The embedded adapter acknowledges when the handler
@@ -78,12 +83,17 @@ export async function startCentral(o: CentralOptions): Promise<RunningCentral> {
   // client reads the next only after the ack); the window left is one group-commit interval.
   const settled = (p: Promise<void>) => (bus.kind === 'kafka' ? p.then(() => store.durable()) : p);
   // The registry rebuilds from the whole status history on a new Kafka group; requests and telemetry are live only.
-  bus.subscribe('cp.status', (m) => settled(controller.onCpStatusTopic(m)), { ...group, fromBeginning: true });
-  bus.subscribe('cp.telemetry', (m) => settled(controller.onTelemetry(m)), group);
-  bus.subscribe('driver.requests', (m) => settled(controller.onDriverRequest(m)), group);
+  // The key is the sender as the gateway authenticated it (a CP id, a gateway id, a driver id): the rules check it.
+  bus.subscribe('cp.status', (m, meta) => settled(controller.onCpStatusTopic(m, meta)), { ...group, fromBeginning: true });
+  bus.subscribe('cp.telemetry', (m, meta) => settled(controller.onTelemetry(m, meta)), group);
+  bus.subscribe('driver.requests', (m, meta) => settled(controller.onDriverRequest(m, meta)), group);
 
   store.onFailure((err) => log.error({ err: err.message, data_dir: o.dataDir }, 'journal write failed: central is unhealthy and refuses new work until the disk is fixed and it is restarted'));
   const audit = new AuditLog({ file: o.auditFile ?? path.join(o.dataDir, 'audit.jsonl') });
+  // Every refused forged bus input is audited (rate-limited per source inside the log).
+  controller.onRefused((r) => {
+    try { audit.record({ identity: r.source, source: 'bus', action: `bus.${r.counter}`, outcome: 'refused', params: { what: r.what, ...r.fields } }); } catch (err) { log.error({ err: errText(err) }, 'audit write failed'); }
+  });
   let creds: CredentialsWatch | undefined;
   if (o.credentialsFile) {
     creds = watchCredentials(o.credentialsFile, { onError: (err) => log.error({ err: err.message }, 'credentials file unreadable; keeping the last good one') });

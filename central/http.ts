@@ -1,5 +1,4 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import fs from 'node:fs';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from '../lib/log.js';
 import { MAX_PAYLOAD_BYTES, MonitorReportMsg } from '../protocol/index.js';
@@ -10,6 +9,7 @@ import { SseHub } from './sse.js';
 import type { MonitorAuth } from './monitor-auth.js';
 import type { AuditLog } from '../lib/audit.js';
 import { applyHttpLimits, DEFAULT_HTTP_LIMITS, fastifyLimitOptions, type HttpLimits } from '../lib/http-limits.js';
+import { registerDashboard } from './dashboard.js';
 
 /**
  * Central's HTTP API (fastify 5) in the original system's shapes, the SSE feed and the
@@ -31,8 +31,6 @@ export interface HttpOptions {
   /** Resolves once everything journaled so far is on disk: an action is acknowledged only then. */
   durable?: () => Promise<void>;
 }
-
-const DASHBOARD = fs.readFileSync(new URL('./dashboard.html', import.meta.url), 'utf8');
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
@@ -87,7 +85,8 @@ export function buildHttp(ctl: Controller, bus: Pick<Bus, 'health' | 'stats'>, l
     if (f) reply.code(503);
     return {
       status: f ? 'unhealthy' : 'healthy', service: 'ev-central', ...(f ? { journal_error: f.message } : {}),
-      kafka_producer: h.producer === 'connected', kafka_consumer: h.consumer === 'connected',
+      // The original's values, which its users' scripts compare with: "connected" / "disconnected".
+      kafka_producer: h.producer === 'connected' ? 'connected' : 'disconnected', kafka_consumer: h.consumer === 'connected' ? 'connected' : 'disconnected',
       bus: o.busKind, bus_producer: h.producer, bus_consumer: h.consumer,
       charging_points: ctl.state.cps.size, active_requests: ctl.activeRequests(), sessions: ctl.state.sessions.size,
       counters: ctl.counters, rejected_by_reason: Object.fromEntries(ctl.rejectReasons),
@@ -133,6 +132,15 @@ export function buildHttp(ctl: Controller, bus: Pick<Bus, 'health' | 'stats'>, l
     });
   }
 
+  // Admin routes registered elsewhere (the dashboard's stop-all/resume-all, the weather service's reports) are audited here.
+  const AUDITED = new Map([['/cp/stop-all', 'cp.stop-all'], ['/cp/resume-all', 'cp.resume-all'], ['/weather/report', 'weather.report']]);
+  app.addHook('onResponse', async (req, reply) => {
+    const action = req.method === 'POST' ? AUDITED.get(req.url.split('?')[0]!) : undefined;
+    if (!action || reply.statusCode === 401) return; // a refused token is audited by requireAdmin
+    const body = req.body as { cp_id?: unknown } | undefined;
+    audit({ identity: 'admin', source: req.ip, action, outcome: reply.statusCode < 400 ? 'ok' : 'refused', params: { status: reply.statusCode, ...(typeof body?.cp_id === 'string' ? { cp_id: body.cp_id.slice(0, 64) } : {}) } });
+  });
+
   app.get<{ Querystring: { action?: string; identity?: string; limit?: string } }>('/audit', { onRequest: requireAdmin }, async (req, reply) => {
     if (!o.audit) return fail(reply, 404, 'no audit log configured');
     const q = req.query;
@@ -171,10 +179,12 @@ export function buildHttp(ctl: Controller, bus: Pick<Bus, 'health' | 'stats'>, l
 
   // --- live feed and dashboard -------------------------------------------------------------------
 
+  const dashboard = registerDashboard(app, ctl, { requireAdmin });
+
   const sse = new SseHub({ maxClients: o.maxSseClients ?? 200, maxBufferedBytes: o.sseMaxBufferedBytes ?? 1 << 20, maxStallMs: o.sseMaxStallMs ?? 30_000 });
   const snapshot = () => JSON.stringify({
     charging_points: ctl.cpViews(), active_requests: ctl.activeRequests(),
-    sessions: ctl.sessionViews().slice(-30), events: ctl.recent.slice(-40), at: Date.now(),
+    sessions: ctl.sessionViews().slice(-30), events: ctl.recent.slice(-40), history: dashboard.history.columns(), weather: dashboard.weather.view(), at: Date.now(),
   });
   let last = '';
   let timer: NodeJS.Timeout | undefined;
@@ -203,8 +213,6 @@ export function buildHttp(ctl: Controller, bus: Pick<Bus, 'health' | 'stats'>, l
     if (timer) clearTimeout(timer);
     sse.closeAll();
   });
-
-  app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(DASHBOARD));
 
   return app;
 }

@@ -3,6 +3,24 @@ import type { Bus } from '../bus/types.js';
 import type { Controller } from './controller.js';
 
 /**
+ * What central counts: every input and outcome by kind (shown in /health `counters` and as
+ * `central_events_total{kind}`). The rules (central/rules) name what to count; the controller adds it up.
+ * `forged_*`: input refused because its sender does not own what it names (another CP's
+ * session, another driver's id or request); `rate_limited`: driver requests over the per-driver limit.
+ */
+export const COUNTER_NAMES = [
+  'requests', 'accepted', 'rejected', 'duplicate_requests', 'stops', 'queries', 'cancels', 'expired_requests', 'rate_limited',
+  'statuses', 'stale_statuses', 'announces', 'acks', 'failed_acks', 'session_ends', 'duplicate_session_ends', 'unknown_session_ends',
+  'telemetry', 'telemetry_ignored', 'monitor_reports', 'monitor_reports_refused', 'closed_by_central', 'publish_failures',
+  'unconfirmed_closed', 'late_start_stops', 'gateway_beats', 'unreachable_holds',
+  'forged_statuses', 'forged_acks', 'forged_session_ends', 'forged_telemetry', 'forged_requests', 'forged_beats',
+  'pruned_requests', 'pruned_sessions',
+] as const;
+export type CounterName = (typeof COUNTER_NAMES)[number];
+export type Counters = Record<CounterName, number>;
+export const newCounters = (): Counters => Object.fromEntries(COUNTER_NAMES.map((n) => [n, 0])) as Counters;
+
+/**
  * Central's Prometheus metrics, read at scrape time from the counters central keeps anyway
  * (the same figures /health shows), on their own registry.
  */

@@ -26,6 +26,8 @@ export interface CpRecord {
   /** How central learned of it: the engine spoke, the CP file listed it, or only a monitor reported it. */
   source: 'engine' | 'file' | 'monitor';
   last_seen: number;
+  /** The gateway its messages last came through (protocol `gw`, stamped by the gateway). */
+  gw?: string;
 }
 
 export interface SessionRecord {
@@ -51,6 +53,8 @@ export interface SessionRecord {
   pending_end: { reason: SessionEndReason; deadline: number } | null;
   /** Last telemetry seq applied (older, redelivered telemetry is ignored). */
   telemetry_seq: number;
+  /** The vehicle's battery level (0..1) as the CP last metered it, when it reports one. */
+  soc?: number;
 }
 
 export interface RequestRecord {
@@ -61,29 +65,40 @@ export interface RequestRecord {
   outcome: 'ACCEPTED' | 'REJECTED' | 'STOP_SENT';
   reason?: string;
   session_id?: string;
+  /** When central decided it (older journals lack it); the registry is pruned by age and size. */
+  at?: number;
 }
+
+/** A gateway that has beaten at least once: its CPs are unreachable while it is silent. */
+export interface GatewayRecord { gateway_id: string; boot_id: string; interval_ms: number; first_at: number }
 
 export interface CentralState {
   cps: Map<string, CpRecord>;
   sessions: Map<string, SessionRecord>;
   requests: Map<string, RequestRecord>;
+  gateways: Map<string, GatewayRecord>;
 }
 
 export type CentralEvent =
   | { t: 'cp_seen'; cp_id: string; source: CpRecord['source']; profile?: ProfileSummary; at: number }
-  | { t: 'cp_announced'; cp_id: string; profile: ProfileSummary; boot_id: string; health_host?: string; health_port?: number; at: number }
-  | { t: 'cp_status'; cp_id: string; state: CpState; faults: string[]; session_id?: string; seq: number; at: number }
+  | { t: 'cp_announced'; cp_id: string; profile: ProfileSummary; boot_id: string; health_host?: string; health_port?: number; gw?: string; at: number }
+  | { t: 'cp_status'; cp_id: string; state: CpState; faults: string[]; session_id?: string; seq: number; gw?: string; at: number }
   | { t: 'cp_admin'; cp_id: string; stopped: boolean }
   | { t: 'session_started'; session: SessionRecord }
   | { t: 'session_confirmed'; session_id: string }
-  | { t: 'telemetry'; session_id: string; kw: number; kwh: number; eur: number; seq: number }
+  | { t: 'telemetry'; session_id: string; kw: number; kwh: number; eur: number; seq: number; soc?: number }
   | { t: 'session_pending_end'; session_id: string; reason: SessionEndReason; deadline: number }
   | { t: 'session_ended'; session_id: string; ticket: Ticket }
   | { t: 'ticket_sent'; session_id: string }
-  | { t: 'request_done'; request: RequestRecord };
+  | { t: 'request_done'; request: RequestRecord }
+  /** The CP showed it still runs a session central was holding (lost link, silent gateway): the hold is lifted. */
+  | { t: 'session_resumed'; session_id: string }
+  | { t: 'gateway_seen'; gateway: GatewayRecord }
+  /** Bounded growth: old request ids and old, fully delivered sessions leave the state. */
+  | { t: 'pruned'; request_ids: string[]; session_ids: string[] };
 
 export function emptyState(): CentralState {
-  return { cps: new Map(), sessions: new Map(), requests: new Map() };
+  return { cps: new Map(), sessions: new Map(), requests: new Map(), gateways: new Map() };
 }
 
 export function newCp(cp_id: string, source: CpRecord['source'], at: number): CpRecord {
@@ -107,6 +122,7 @@ export function apply(s: CentralState, e: CentralEvent): void {
       Object.assign(cp, { profile: e.profile, boot_id: e.boot_id, source: 'engine', last_seen: e.at });
       if (e.health_host !== undefined) cp.health_host = e.health_host;
       if (e.health_port !== undefined) cp.health_port = e.health_port;
+      if (e.gw !== undefined) cp.gw = e.gw;
       s.cps.set(e.cp_id, cp);
       return;
     }
@@ -114,6 +130,7 @@ export function apply(s: CentralState, e: CentralEvent): void {
       const cp = s.cps.get(e.cp_id) ?? newCp(e.cp_id, 'engine', e.at);
       Object.assign(cp, { engine_state: e.state, faults: e.faults, status_seq: e.seq, last_seen: e.at, source: 'engine' });
       if (e.session_id) cp.engine_session_id = e.session_id; else delete cp.engine_session_id;
+      if (e.gw !== undefined) cp.gw = e.gw;
       s.cps.set(e.cp_id, cp);
       return;
     }
@@ -132,7 +149,7 @@ export function apply(s: CentralState, e: CentralEvent): void {
     }
     case 'telemetry': {
       const ss = s.sessions.get(e.session_id);
-      if (ss && ss.status === 'ACTIVE' && e.seq > ss.telemetry_seq) Object.assign(ss, { kw: e.kw, kwh: e.kwh, eur: e.eur, telemetry_seq: e.seq });
+      if (ss && ss.status === 'ACTIVE' && e.seq > ss.telemetry_seq) Object.assign(ss, { kw: e.kw, kwh: e.kwh, eur: e.eur, telemetry_seq: e.seq, ...(e.soc !== undefined ? { soc: e.soc } : {}) });
       return;
     }
     case 'session_pending_end': {
@@ -159,6 +176,19 @@ export function apply(s: CentralState, e: CentralEvent): void {
     case 'request_done':
       if (!s.requests.has(e.request.request_id)) s.requests.set(e.request.request_id, { ...e.request });
       return;
+    case 'session_resumed': {
+      const ss = s.sessions.get(e.session_id);
+      if (ss && ss.status === 'ACTIVE') ss.pending_end = null;
+      return;
+    }
+    case 'gateway_seen':
+      s.gateways.set(e.gateway.gateway_id, { ...e.gateway });
+      return;
+    case 'pruned':
+      for (const id of e.request_ids) s.requests.delete(id);
+      // A running session or a ticket not yet delivered is never pruned.
+      for (const id of e.session_ids) { const ss = s.sessions.get(id); if (ss && ss.ticket && ss.ticket_sent) s.sessions.delete(id); }
+      return;
   }
 }
 
@@ -183,14 +213,15 @@ export function latestSessionOf(s: CentralState, driverId: string): SessionRecor
 
 /** Plain JSON form of the state, for snapshots. */
 export function serializeState(s: CentralState): unknown {
-  return { cps: [...s.cps.values()], sessions: [...s.sessions.values()], requests: [...s.requests.values()] };
+  return { cps: [...s.cps.values()], sessions: [...s.sessions.values()], requests: [...s.requests.values()], gateways: [...s.gateways.values()] };
 }
 
 export function deserializeState(raw: unknown): CentralState {
-  const r = (raw ?? {}) as { cps?: CpRecord[]; sessions?: SessionRecord[]; requests?: RequestRecord[] };
+  const r = (raw ?? {}) as { cps?: CpRecord[]; sessions?: SessionRecord[]; requests?: RequestRecord[]; gateways?: GatewayRecord[] };
   return {
     cps: new Map((r.cps ?? []).map((c) => [c.cp_id, c])),
     sessions: new Map((r.sessions ?? []).map((x) => [x.session_id, x])),
     requests: new Map((r.requests ?? []).map((x) => [x.request_id, x])),
+    gateways: new Map((r.gateways ?? []).map((x) => [x.gateway_id, x])),
   };
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Crashes a component with SIGKILL, as a power cut or an OOM kill would.
 #   docker/simulate-crash.sh [COMPONENT]      (no name: a random running one)
+#   docker/simulate-crash.sh ev-cp-e-5        (the original's names: ev-cp-e-N, ev-cp-m-N, ev-driver-NAME, ev-central)
 # Local network (`npm start`): `evcharging crash`; bring it back with `evcharging restart NAME`.
 # Compose (EVCHARGING_COMPOSE set): COMPONENT is a service or container name; its container is
 # killed with SIGKILL; bring it back with `docker compose -f "$EVCHARGING_COMPOSE" start NAME`

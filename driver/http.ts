@@ -4,6 +4,7 @@ import { CpId } from '../protocol/index.js';
 import { errText, type Logger } from '../lib/log.js';
 import type { Driver } from './driver.js';
 import { applyHttpLimits, DEFAULT_HTTP_LIMITS, fastifyLimitOptions, type HttpLimits } from '../lib/http-limits.js';
+import { registerDriverApp } from './web.js';
 
 export interface DriverHttpOptions {
   driverId: string;
@@ -25,6 +26,7 @@ const RequestBody = z.object({
  *   GET  /charging-points        central's GET /cp, passed through
  *   POST /drivers/:id/requests   {"cp_id","vehicle_id"?} → 202 {request_id}, queued behind running sessions
  *   GET  /drivers/:id/updates    the most recent updates this driver received
+ *   GET  /                       the driver app (driver/web.ts)
  * Only this process's own driver id is served (its updates are the only ones it subscribes to).
  */
 export async function startDriverHttp(o: DriverHttpOptions): Promise<{ app: FastifyInstance; port: number; close: () => Promise<void> }> {
@@ -81,6 +83,8 @@ export async function startDriverHttp(o: DriverHttpOptions): Promise<{ app: Fast
   });
 
   app.get('/health', async () => ({ status: 'healthy', service: 'ev-driver', driver_id: o.driverId, rejected }));
+  // The driver app in the browser (a page at /, its live stream, stop, history).
+  registerDriverApp(app, { driverId: o.driverId, driver: o.driver, centralUrl: o.centralUrl, log: o.log });
 
   // No authentication on this API: loopback unless the operator names an address.
   await app.listen({ port: o.port, host: o.host ?? '127.0.0.1' });

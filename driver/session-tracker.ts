@@ -108,7 +108,13 @@ export function onUpdate(s: TrackerState, m: DriverUpdateMsg, now: number): Step
   // Only the answer carrying the QUERY's request id: updates stored while this driver was away
   // (e.g. a stale IN_PROGRESS backlog) arrive first and are printed as they are.
   if (s.query && m.request_id === s.query.requestId) {
-    return { state: { ...s, query: undefined }, line: `${s.driverId} last session: ${text}`, queryAnswer: true };
+    // Told once: a ticket already printed (a stored update that came first) is not printed again,
+    // and one printed here is not printed again when its stored update follows.
+    const seen = isEnd(m) && !!m.session_id && s.ended.includes(m.session_id);
+    const ended = isEnd(m) && m.session_id && !seen ? [...s.ended, m.session_id].slice(-ENDED_MAX) : s.ended;
+    const said = m.status === 'REJECTED' && m.reason === 'no session' ? 'no earlier session'
+      : seen ? `${m.session_id} (its ticket is above)` : text;
+    return { state: { ...s, query: undefined, ended }, line: `${s.driverId} last session: ${said}`, queryAnswer: true };
   }
   if (isEnd(m) && m.session_id && s.ended.includes(m.session_id)) return { state: s }; // a redelivery
   const c = s.current;

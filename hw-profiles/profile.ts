@@ -94,8 +94,10 @@ export function listProfiles(): string[] {
 }
 
 /** Applies command-line overrides (rated kW, price) to a profile. */
+/** A power override renames the profile (`custom-75kw`): a name that says 22 kW must not label a 75 kW CP. */
 export function withOverrides(p: HwProfile, o: { kw?: number; price?: number }): HwProfile {
-  return { ...p, max_kw: o.kw ?? p.max_kw, price_eur_kwh: o.price ?? p.price_eur_kwh };
+  const name = o.kw !== undefined && o.kw !== p.max_kw ? `custom-${o.kw}kw` : p.name;
+  return { ...p, name, max_kw: o.kw ?? p.max_kw, price_eur_kwh: o.price ?? p.price_eur_kwh };
 }
 
 export function summarize(p: HwProfile): ProfileSummary {

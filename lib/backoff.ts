@@ -4,10 +4,12 @@ export function backoffDelay(attempt: number, baseMs = 200, maxMs = 10_000, rand
   return Math.round(ceiling / 2 + random() * (ceiling / 2));
 }
 
+/** Resolves after `ms`, or at once when `signal` aborts; its abort listener goes when it resolves (loops add none). */
 export const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+    const onAbort = () => { clearTimeout(t); resolve(); };
+    const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
 
 /**

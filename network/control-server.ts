@@ -7,6 +7,7 @@ import { z } from 'zod';
 import type { Logger } from '../lib/log.js';
 import { ConflictError, type Network } from './network.js';
 import { UnknownComponentError } from './supervisor.js';
+import { assertPortFree } from './ports.js';
 
 /**
  * The control endpoint of a running `evcharging up`: HTTP on 127.0.0.1 (EVCHARGING_CONTROL_PORT),
@@ -17,12 +18,12 @@ import { UnknownComponentError } from './supervisor.js';
  *
  *   GET  /status                         → { network, components: [...] }
  *   POST /cp      { id, kw?, price?, profile? }
- *   POST /driver  { id }
+ *   POST /driver  { id, http_port? }      (http_port: a driver driven from its browser app there)
  *   POST /crash   { name? }              (no name: a random running component)
  *   POST /restart { name }
  */
 const AddCp = z.object({ id: z.string().min(1).max(64), kw: z.number().positive().optional(), price: z.number().nonnegative().optional(), profile: z.string().min(1).max(64).optional() }).strict();
-const AddDriver = z.object({ id: z.string().min(1).max(64) }).strict();
+const AddDriver = z.object({ id: z.string().min(1).max(64), http_port: z.number().int().min(1).max(65535).optional() }).strict();
 const Crash = z.object({ name: z.string().min(1).max(128).optional() }).strict();
 const Restart = z.object({ name: z.string().min(1).max(128) }).strict();
 const MAX_BODY = 16 * 1024;
@@ -40,7 +41,11 @@ export async function startControlServer(net: Network, summary: () => Record<str
   const routes: Record<string, (body: unknown) => Promise<[number, unknown]>> = {
     'GET /status': async () => [200, { network: { ...summary(), refused_control_requests: rejected }, components: await net.report() }],
     'POST /cp': async (b) => [201, await net.addCp(AddCp.parse(b))],
-    'POST /driver': async (b) => [201, { id: net.addDriver(AddDriver.parse(b).id) }],
+    'POST /driver': async (b) => {
+      const d = AddDriver.parse(b);
+      if (d.http_port !== undefined) await assertPortFree(net.settings.host, d.http_port, "the driver app's");
+      return [201, { id: net.addDriver(d.id, { httpPort: d.http_port }), http_port: d.http_port }];
+    },
     'POST /crash': async (b) => [200, await net.crash(Crash.parse(b).name)],
     'POST /restart': async (b) => [200, await net.restart(Restart.parse(b).name)],
   };

@@ -4,7 +4,7 @@ import type { Logger } from '../lib/log.js';
 import { sleep } from '../lib/backoff.js';
 import { probeHealth, type HealthResult } from './health-probe.js';
 import {
-  centralSpec, cpIdFrom, driverIdFrom, driverSpec, engineSpec, gatewaySpec, monitorSpec, pickHealthPort, pickRandom, requestLines,
+  centralSpec, centralUrl, cpIdFrom, fromOriginalName, weatherSpec, driverIdFrom, driverSpec, engineSpec, gatewaySpec, monitorSpec, pickHealthPort, pickRandom, requestLines,
   type ComponentSpec, type CpSettings, type NetworkSettings,
 } from './plan.js';
 import type { ComponentStatus, Supervisor } from './supervisor.js';
@@ -38,7 +38,11 @@ export class Network {
     }
   }
 
-  async addCp(req: { id: string; kw?: number; price?: number; profile?: string }): Promise<CpSettings> {
+  /**
+   * Starts a CP's engine and monitor. With `waitKnown` (the default) it resolves once central lists
+   * the CP as available, and only then puts it first in the drivers' request files.
+   */
+  async addCp(req: { id: string; kw?: number; price?: number; profile?: string }, opts: { waitKnown?: boolean } = {}): Promise<CpSettings> {
     const id = cpIdFrom(req.id);
     if (this.sup.has(id)) throw new ConflictError(`${id} exists already`);
     const s = this.settings;
@@ -48,20 +52,56 @@ export class Network {
     this.cps.push(cp);
     this.sup.start(engineSpec(this.settings, cp));
     this.sup.start(monitorSpec(this.settings, cp));
+    this.o.log.info({ cp: id, health_port: healthPort, kw: cp.kw, price: cp.price }, 'CP added');
+    if (opts.waitKnown !== false && this.drivers.length) await this.waitKnown([id]);
     // Drivers read their request file at each round: the new CP goes first for everyone.
     this.drivers.forEach((d, i) => this.writeRequests(d, i, id));
-    this.o.log.info({ cp: id, healthPort, kw: cp.kw, price: cp.price }, 'CP added');
     return cp;
   }
 
-  addDriver(name: string): string {
+  /**
+   * Waits (within the start timeout) until central lists every CP in `ids` as available with its
+   * monitor's OK; past the deadline it says which are not and goes on.
+   */
+  async waitKnown(ids: readonly string[], signal?: AbortSignal): Promise<void> {
+    const deadline = Date.now() + this.o.startTimeoutMs;
+    let waiting = [...ids];
+    while (waiting.length && !signal?.aborted) {
+      try {
+        const r = await fetch(`${centralUrl(this.settings)}/cp`, { signal: AbortSignal.timeout(2_000) });
+        const body = await r.json() as { charging_points?: Array<{ cp_id: string; state: string; monitor_status: string }> };
+        const ready = new Set((body.charging_points ?? []).filter((c) => c.state === 'ACTIVATED' && c.monitor_status === 'OK').map((c) => c.cp_id));
+        waiting = waiting.filter((id) => !ready.has(id));
+      } catch { /* central busy or restarting: ask again */ }
+      if (!waiting.length) break;
+      if (Date.now() > deadline) {
+        this.o.log.warn({ cps: waiting.join(',') }, `central does not list ${waiting.length} CP(s) as available yet; going on`);
+        return;
+      }
+      await sleep(200, signal);
+    }
+    if (ids.length > 1) this.o.log.info({ cps: ids.length }, 'central lists every CP as available');
+  }
+
+  /** Starts the weather service (CPs at freezing places go out of service). */
+  addWeather(source: 'sim' | 'openweather'): void {
+    if (this.sup.has('weather')) throw new ConflictError('the weather service runs already');
+    this.sup.start(weatherSpec(this.settings, source));
+  }
+
+  /**
+   * A driver added while the network runs starts at the newest CP (`newestFirst`); the drivers
+   * started with the network each start at a different CP, so they spread over it.
+   */
+  addDriver(name: string, opts: { httpPort?: number; newestFirst?: boolean } = {}): string {
     const id = driverIdFrom(name);
     if (this.sup.has(id)) throw new ConflictError(`${id} exists already`);
     if (!this.cps.length) throw new ConflictError('there is no CP to drive to yet; add one with add-cp');
     const index = this.drivers.push(id) - 1;
-    const file = this.writeRequests(id, index, this.cps.at(-1)!.id);
-    this.sup.start(driverSpec(this.settings, id, file));
-    this.o.log.info({ driver: id }, 'driver added');
+    const file = this.writeRequests(id, index, opts.newestFirst === false ? undefined : this.cps.at(-1)!.id);
+    this.sup.start(driverSpec(this.settings, id, file, opts.httpPort));
+    if (opts.httpPort !== undefined) this.o.log.info({ driver: id }, `driver added: its app is at http://${this.settings.host === '0.0.0.0' ? 'localhost' : this.settings.host}:${opts.httpPort}/`);
+    else this.o.log.info({ driver: id }, 'driver added');
     return id;
   }
 
@@ -95,7 +135,7 @@ export class Network {
   /** `11` names CP-011, `alice` names driver-alice: accept what an operator would type. */
   private resolve(name: string): string {
     if (this.sup.has(name)) return name;
-    for (const alias of [() => cpIdFrom(name), () => driverIdFrom(name)]) {
+    for (const alias of [() => fromOriginalName(name) ?? '', () => cpIdFrom(name), () => driverIdFrom(name)]) {
       try { const n = alias(); if (this.sup.has(n)) return n; } catch { /* not that kind of name */ }
     }
     return name; // the supervisor reports it as unknown, with the known names

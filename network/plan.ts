@@ -6,7 +6,7 @@ import { ID_PATTERN } from '../protocol/index.js';
  * so the plan is unit-tested and the supervisor only spawns what it is given.
  */
 
-export type ComponentKind = 'gateway' | 'central' | 'engine' | 'monitor' | 'driver';
+export type ComponentKind = 'gateway' | 'central' | 'engine' | 'monitor' | 'weather' | 'driver';
 
 export type HealthCheck =
   | { kind: 'http'; url: string }
@@ -49,7 +49,7 @@ export interface CpSettings {
 }
 
 /** Start order; stop runs it backwards (drivers first, the gateway last). */
-export const START_ORDER: readonly ComponentKind[] = ['gateway', 'central', 'engine', 'monitor', 'driver'];
+export const START_ORDER: readonly ComponentKind[] = ['gateway', 'central', 'engine', 'monitor', 'weather', 'driver'];
 
 export const DRIVER_NAMES = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi', 'ivan', 'judy', 'mallory', 'niaj', 'olivia', 'peggy', 'rupert', 'sybil', 'trent', 'victor', 'walter'];
 
@@ -70,6 +70,21 @@ export function cpIdFrom(v: string): string {
 export function driverIdFrom(v: string): string {
   if (!ID.test(v)) throw new Error(`not a driver name: ${JSON.stringify(v)}`);
   return v.startsWith('driver-') ? v : `driver-${v}`;
+}
+
+/**
+ * The original system's container names, as its users type them: `ev-cp-e-5` (engine of CP 5)
+ * → `CP-005`, `ev-cp-m-5` → `monitor-CP-005`, `ev-driver-alice` → `driver-alice`, `ev-central`
+ * → `central`, `ev-kafka`/`ev-gateway` → `gateway`. Anything else: undefined.
+ */
+export function fromOriginalName(v: string): string | undefined {
+  const m = /^ev-cp-([em])-(\d{1,5})$/.exec(v);
+  if (m) { const id = cpIdFrom(m[2]!); return m[1] === 'e' ? id : monitorName(id); }
+  const d = /^ev-driver-(.+)$/.exec(v);
+  if (d && ID.test(d[1]!)) return driverIdFrom(d[1]!);
+  if (v === 'ev-central') return 'central';
+  if (v === 'ev-kafka' || v === 'ev-gateway') return 'gateway';
+  return undefined;
 }
 
 export const cpIdForIndex = (i: number) => cpIdFrom(String(i + 1));
@@ -122,12 +137,23 @@ export function monitorSpec(s: NetworkSettings, cp: CpSettings): ComponentSpec {
   };
 }
 
-export function driverSpec(s: NetworkSettings, driverId: string, requestsFile: string): ComponentSpec {
+/**
+ * A driver that drives from its request file; with `httpPort`, one driven from its browser app
+ * at that port instead (no file: the person there chooses the CP).
+ */
+export function driverSpec(s: NetworkSettings, driverId: string, requestsFile: string, httpPort?: number): ComponentSpec {
+  const drive = httpPort === undefined
+    ? ['--requests', requestsFile, '--wait-s', String(s.driverWaitS), '--max-charge-s', String(s.maxChargeS)]
+    : ['--http', String(httpPort), '--http-host', s.host, '--central', centralUrl(s), '--wait-s', '0'];
   return {
     name: driverId, kind: 'driver', again: true,
-    args: ['driver', '--id', driverId, '--requests', requestsFile, '--wait-s', String(s.driverWaitS), '--max-charge-s', String(s.maxChargeS),
-      '--bus-mqtt', mqttUrl(s), ...busArgs(s)],
+    args: ['driver', '--id', driverId, ...drive, '--bus-mqtt', mqttUrl(s), ...busArgs(s)],
   };
+}
+
+/** The weather service: `sim` (built-in weather) or `openweather` (OPENWEATHER_API_KEY from the environment). */
+export function weatherSpec(s: NetworkSettings, source: 'sim' | 'openweather'): ComponentSpec {
+  return { name: 'weather', kind: 'weather', args: ['weather', '--central', centralUrl(s), '--admin-token', s.adminToken, '--source', source] };
 }
 
 /**

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../lib/log.js';
+import { formatLine, useColour, type LogFormat } from '../lib/log-format.js';
 import { START_ORDER, type ComponentKind, type ComponentSpec } from './plan.js';
 
 import { CLI_ENTRY } from '../lib/paths.js';
@@ -56,6 +57,8 @@ export interface SupervisorOptions {
   env?: Record<string, string>;
   /** Node arguments before the component's own (default: the orphan guard and the `evcharging` entry). */
   entry?: string[];
+  /** How echoed lines are printed: `json` as the component wrote them, `pretty` as one readable line behind its name. */
+  format?: LogFormat;
 }
 
 /**
@@ -218,13 +221,20 @@ export class Supervisor {
       e.offset += n;
       const lines = (e.partial + buf.subarray(0, n).toString('utf8')).split('\n');
       e.partial = lines.pop()!;
-      for (const l of lines) if (l && this.shouldEcho(l)) process.stdout.write(l.startsWith('{') ? l + '\n' : `[${e.spec.name}] ${l}\n`);
+      for (const l of lines) if (l && this.shouldEcho(l)) process.stdout.write(`${this.echoed(e.spec.name, l)}\n`);
     } catch (err) {
       this.o.log.warn({ component: e.spec.name, err: (err as Error).message }, 'cannot read component log');
     } finally {
       if (fd !== undefined) fs.closeSync(fd);
     }
   }
+
+  private echoed(name: string, l: string): string {
+    if (this.o.format === 'pretty') return formatLine(l, { colour: this.colour, prefix: name });
+    return l.startsWith('{') ? l : `[${name}] ${l}`;
+  }
+
+  private readonly colour = useColour(process.stdout);
 
   /** Pino lines at or above the echo level, and any line that is not pino's (e.g. a one-line config error). */
   private shouldEcho(l: string): boolean {

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from '../lib/log.js';
 import { errText } from '../lib/log.js';
+import { logFormatFor } from '../lib/log-format.js';
 import { ConfigError } from '../cli/options.js';
 import { startControlServer } from './control-server.js';
 import { Network, StartError } from './network.js';
@@ -29,6 +30,8 @@ export interface UpOptions {
   stopTimeoutS: number;
   startTimeoutS: number;
   childLogs: string;
+  /** Run the weather service with this source (off: not at all). */
+  weather?: 'off' | 'sim' | 'openweather';
 }
 
 const PINO_LEVELS: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity };
@@ -40,13 +43,15 @@ export async function runUp(o: UpOptions, log: Logger): Promise<void> {
     try { await assertPortFree(o.host, p, what); } catch (err) { throw new ConfigError(errText(err)); }
     return p;
   };
+  // A data directory we made for this run only is removed when the network stops.
+  const tempDir = o.dataDir ? undefined : fs.mkdtempSync(path.join(os.tmpdir(), 'evcharging-up-'));
   const settings: NetworkSettings = {
     host: o.host,
     gatewayMqttPort: await port(o.gatewayMqttPort, '--gateway-mqtt-port (GATEWAY_MQTT_PORT)'),
     gatewayHttpPort: await port(o.gatewayHttpPort, '--gateway-http-port (GATEWAY_HTTP_PORT)'),
     centralPort: await port(o.centralPort, '--central-port (CENTRAL_PORT)'),
     kafkaBootstrap: o.kafkaBootstrap?.length ? o.kafkaBootstrap : undefined,
-    dataDir: path.resolve(o.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'evcharging-up-'))),
+    dataDir: path.resolve(o.dataDir ?? tempDir!),
     adminToken: o.adminToken ?? crypto.randomBytes(18).toString('base64url'),
     speed: o.speed, driverWaitS: o.driverWaitS, maxChargeS: o.maxChargeS,
   };
@@ -54,7 +59,9 @@ export async function runUp(o: UpOptions, log: Logger): Promise<void> {
 
   const sup = new Supervisor({
     cwd: process.cwd(), logDir: path.join(settings.dataDir, 'logs'), log,
-    echoLevel: PINO_LEVELS[o.childLogs] ?? 40, stopTimeoutMs: o.stopTimeoutS * 1000,
+    echoLevel: PINO_LEVELS[o.childLogs] ?? 40, stopTimeoutMs: o.stopTimeoutS * 1000, format: logFormatFor(process.stdout),
+    // Component logs are files, read by machines (and by us, to echo them readably): JSON always.
+    env: { LOG_FORMAT: 'json' },
   });
   const network = new Network(settings, sup, { healthBasePort: o.healthBasePort, log, startTimeoutMs: o.startTimeoutS * 1000, reservedPorts: [o.controlPort] });
   const dashboard = `${centralUrl(settings)}/`;
@@ -71,6 +78,7 @@ export async function runUp(o: UpOptions, log: Logger): Promise<void> {
     starting.abort();
     await control.close();
     await sup.stopAll(); // drivers first, the gateway last
+    if (tempDir) fs.rmSync(tempDir, { recursive: true, force: true });
   }, (o.stopTimeoutS * 6 + 5) * 1000);
   process.once('exit', () => sup.killAllNow()); // whatever way we exit, the children go with us
 
@@ -80,8 +88,12 @@ export async function runUp(o: UpOptions, log: Logger): Promise<void> {
   else log.warn({ host: o.host }, `dev mode on ${o.host}: the gateway admits anyone and monitor reports are unauthenticated, reachable from the network`);
   try {
     await network.startCore(starting.signal);
-    for (let i = 0; i < o.cps && !starting.signal.aborted; i++) await network.addCp({ id: cpIdForIndex(i) });
-    for (let i = 0; i < o.drivers && !starting.signal.aborted; i++) network.addDriver(driverIdForIndex(i));
+    for (let i = 0; i < o.cps && !starting.signal.aborted; i++) await network.addCp({ id: cpIdForIndex(i) }, { waitKnown: false });
+    // Drivers start once central lists every CP as available: no request is refused for a CP that is starting.
+    if (o.drivers > 0 && !starting.signal.aborted) await network.waitKnown(network.cpIds(), starting.signal);
+    // After that wait: a CP the weather takes out of service is not one that is still starting.
+    if (o.weather && o.weather !== 'off' && !starting.signal.aborted) network.addWeather(o.weather);
+    for (let i = 0; i < o.drivers && !starting.signal.aborted; i++) network.addDriver(driverIdForIndex(i), { newestFirst: false });
     if (starting.signal.aborted) return;
   } catch (err) {
     if (starting.signal.aborted) return; // Ctrl-C during start-up: shutdown is under way
@@ -92,7 +104,8 @@ export async function runUp(o: UpOptions, log: Logger): Promise<void> {
   }
   log.info({ dashboard, admin_token: settings.adminToken, control_port: control.port, cps: o.cps, drivers: o.drivers }, `network up: dashboard at ${dashboard}`);
   if (!(process.stdout.isTTY)) return;
-  process.stdout.write(`\n  dashboard   ${dashboard}\n  admin token ${settings.adminToken}\n  logs        ${path.join(settings.dataDir, 'logs')}\n  try         evcharging status | add-cp 11 --kw 75 --price 0.38 | add-driver frank | crash | restart CP-002\n  stop        Ctrl-C\n\n`);
+  process.stdout.write(`\n  dashboard   ${dashboard}\n  admin token ${settings.adminToken}\n  logs        ${path.join(settings.dataDir, 'logs')}${tempDir ? ' (removed at exit; keep them with --data-dir)' : ''}\n`
+    + `  try         npx evcharging status | add-cp 12 75 0.38 | add-driver frank 8105 | crash CP-002 | restart CP-002\n  stop        Ctrl-C\n\n`);
 }
 
 /**

@@ -198,6 +198,8 @@ export const DriverUpdateMsg = z.object({
   eur: Eur.optional(),
   soc: z.number().min(0).max(1).optional(),
   ticket: Ticket.optional(),
+  /** When the session was accepted (epoch ms): a driver that takes a running session back enforces its charge limit from here. */
+  started_at: Ts.optional(),
   ts: Ts,
 });
 export type DriverUpdateMsg = z.infer<typeof DriverUpdateMsg>;

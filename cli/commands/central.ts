@@ -10,6 +10,7 @@ interface CentralCliOptions extends BusOptionValues {
   credentials?: string; auditFile?: string; devPublic: boolean;
   registryPort?: number; registryHost?: string; registryTlsCert?: string; registryTlsKey?: string;
   sseMaxClients: number; sseMaxBufferBytes: number; sseMaxStallMs: number;
+  unreachableGraceMs: number; engineSilenceMs: number; driverBurst: number; driverRate: number;
 }
 
 /** `evcharging central`: the controller (registry, sessions, billing), its HTTP API and dashboard. */
@@ -35,7 +36,11 @@ export default function register(program: Command): void {
     .addOption(opt('--max-cps <n>', 'registry size above which new CPs are refused', 'CENTRAL_MAX_CPS', parsePositiveInt, 10_000))
     .addOption(opt('--sse-max-clients <n>', 'live-feed (GET /events) clients at most', 'CENTRAL_SSE_MAX_CLIENTS', parsePositiveInt, 200))
     .addOption(opt('--sse-max-buffer-bytes <n>', 'a live-feed client with more unsent bytes than this is dropped', 'CENTRAL_SSE_MAX_BUFFER_BYTES', parsePositiveInt, 1 << 20))
-    .addOption(opt('--sse-max-stall-ms <ms>', 'a live-feed client that reads nothing for this long is dropped', 'CENTRAL_SSE_MAX_STALL_MS', parsePositiveInt, 30_000));
+    .addOption(opt('--sse-max-stall-ms <ms>', 'a live-feed client that reads nothing for this long is dropped', 'CENTRAL_SSE_MAX_STALL_MS', parsePositiveInt, 30_000))
+    .addOption(opt('--unreachable-grace-ms <ms>', 'a session whose CP became unreachable (silent gateway or engine) is held this long before it is closed from telemetry', 'CENTRAL_UNREACHABLE_GRACE_MS', parsePositiveInt, 30_000))
+    .addOption(opt('--engine-silence-ms <ms>', 'a CP supplying a session that sends nothing this long is unreachable', 'CENTRAL_ENGINE_SILENCE_MS', parsePositiveInt, 10_000))
+    .addOption(opt('--driver-burst <n>', 'requests a driver may send at once before the rate limit', 'CENTRAL_DRIVER_BURST', parsePositiveInt, 30))
+    .addOption(opt('--driver-rate <n>', 'requests per second a driver may send in the long run', 'CENTRAL_DRIVER_RATE', parsePositiveInt, 10));
   addHttpLimitOptions(cmd, 'CENTRAL_');
   addBusOptions(cmd).action(async (o: CentralCliOptions) => {
     const warnings: string[] = [];
@@ -80,6 +85,7 @@ export default function register(program: Command): void {
           credentialsFile: o.credentials, auditFile: o.auditFile, limits,
           maxSseClients: o.sseMaxClients, sseMaxBufferedBytes: o.sseMaxBufferBytes, sseMaxStallMs: o.sseMaxStallMs,
           registry: o.registryPort !== undefined ? { host: o.registryHost ?? host, port: o.registryPort, tlsCert: o.registryTlsCert!, tlsKey: o.registryTlsKey! } : undefined,
+          rules: { unreachableGraceMs: o.unreachableGraceMs, engineSilenceMs: o.engineSilenceMs, driverRate: { burst: o.driverBurst, perSecond: o.driverRate } },
         });
       } catch (err) {
         if (err instanceof ListenError) throw new ConfigError(`--port ${o.port} / --host ${host}: ${err.message}`);

@@ -18,8 +18,8 @@ export default function register(program: Command): void {
     .addOption(opt('--wait-s <s>', 'seconds between one session and the next request', 'DRIVER_WAIT_SECONDS', parseNonNegNumber, 4))
     .addOption(opt('--max-charge-s <s>', 'send STOP after this many seconds of charging', 'DRIVER_MAX_CHARGE_SECONDS', parsePositiveNumber))
     .addOption(opt('--request-timeout-ms <ms>', 'give up on a request (or a silent session) after this long', 'DRIVER_REQUEST_TIMEOUT_MS', parsePositiveInt, 10_000))
-    .addOption(opt('--http <port>', 'serve the driver HTTP API on this port (keeps running)', 'DRIVER_HTTP_PORT', parsePort))
-    .addOption(opt('--http-host <host>', 'address of the driver HTTP API (it has no authentication: loopback by default)', 'DRIVER_HTTP_HOST', undefined, '127.0.0.1'))
+    .addOption(opt('--http <port>', 'serve the driver app (a page at /) and HTTP API on this port (keeps running)', 'DRIVER_HTTP_PORT', parsePort))
+    .addOption(opt('--http-host <host>', 'address the driver app listens on; it has no authentication, so loopback by default (0.0.0.0 to reach it from a phone on a trusted network)', 'DRIVER_HTTP_HOST', undefined, '127.0.0.1'))
     .addOption(opt('--central <url>', "central's HTTP URL (for GET /charging-points)", 'CENTRAL_HTTP_URL', parseUrl(['http', 'https']), 'http://localhost:8000'));
   addHttpLimitOptions(cmd, 'DRIVER_');
   addBusOptions(cmd).action(async (o: DriverCliOptions) => {
@@ -69,7 +69,7 @@ export default function register(program: Command): void {
       try {
         const h = await startDriverHttp({ driverId: id, driver, centralUrl: o.central, port: o.http, host: o.httpHost, limits, log });
         http = h;
-        log.info({ port: h.port }, 'driver HTTP API listening');
+        log.info({ port: h.port, app: `http://${o.httpHost === '0.0.0.0' ? 'localhost' : o.httpHost}:${h.port}/` }, 'driver HTTP API listening');
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         if (code === 'EADDRINUSE' || code === 'EACCES') throw new ConfigError(`--http ${o.http}: ${code === 'EADDRINUSE' ? 'already in use' : 'permission denied'}`);

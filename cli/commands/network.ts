@@ -9,6 +9,13 @@ const parseCpArg = (v: string) => {
   return v;
 };
 
+/** A positional argument parsed as its flag would be, its error naming it. */
+function positional<T>(name: string, parse: (v: string) => T): (v: string) => T {
+  return (v) => {
+    try { return parse(v); } catch (err) { throw new InvalidArgumentError(`${name}: ${(err as Error).message}`); }
+  };
+}
+
 function addControlOptions(cmd: Command): Command {
   return cmd
     .addOption(opt('--control-port <port>', 'control port of the running `evcharging up`', 'EVCHARGING_CONTROL_PORT', parsePort, CONTROL_PORT))
@@ -52,6 +59,8 @@ export default function register(program: Command): void {
     .addOption(opt('--max-charge-s <s>', 'drivers end a session after this long', 'EVCHARGING_MAX_CHARGE_S', parsePositiveNumber, 8))
     .addOption(opt('--stop-timeout-s <s>', 'SIGKILL a component this long after SIGTERM', 'EVCHARGING_STOP_TIMEOUT_S', parsePositiveNumber, 5))
     .addOption(opt('--start-timeout-s <s>', 'give up when gateway or central is not healthy after this long', 'EVCHARGING_START_TIMEOUT_S', parsePositiveNumber, 60))
+    .addOption(opt('--weather <source>', 'run the weather service: sim (built-in weather), openweather (OPENWEATHER_API_KEY) or off', 'EVCHARGING_WEATHER', undefined, 'off')
+      .choices(['off', 'sim', 'openweather']))
     .addOption(opt('--child-logs <level>', 'echo component log lines at or above this level (all lines go to <data-dir>/logs)', 'EVCHARGING_CHILD_LOGS', undefined, 'warn')
       .choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']))
     .action(async (o) => {
@@ -60,25 +69,33 @@ export default function register(program: Command): void {
       await runUp(o, createLogger('up'));
     });
 
-  const addCp = program.command('add-cp').description('add a charging point (engine + monitor) to the running network')
+  const addCp = program.command('add-cp').description('add a charging point (engine + monitor) to the running network: add-cp 12 75.0 0.38 or add-cp 12 --kw 75 --price 0.38')
     .argument('<cp>', 'CP number (11 → CP-011) or id', parseCpArg)
+    .argument('[kw]', 'rated power, kW (as --kw)', positional('kw', parsePositiveNumber))
+    .argument('[price]', 'price, €/kWh (as --price)', positional('price', parseNonNegNumber))
     .addOption(opt('--kw <kw>', 'rated power (default: the profile\'s)', 'EVCHARGING_ADD_CP_KW', parsePositiveNumber))
     .addOption(opt('--price <eur>', 'price in €/kWh (default: the profile\'s)', 'EVCHARGING_ADD_CP_PRICE', parseNonNegNumber))
     .addOption(opt('--profile <name>', 'hardware profile', 'EVCHARGING_ADD_CP_PROFILE'));
-  addControlOptions(addCp).action(async (id: string, o: ControlOpts & { kw?: number; price?: number; profile?: string }) => {
-    const cp = await call<{ id: string; healthPort: number }>(o, 'POST', '/cp', { id, kw: o.kw, price: o.price, profile: o.profile });
+  addControlOptions(addCp).action(async (id: string, kwArg: number | undefined, priceArg: number | undefined, o: ControlOpts & { kw?: number; price?: number; profile?: string }) => {
+    const kw = o.kw ?? kwArg;
+    const price = o.price ?? priceArg;
+    const cp = await call<{ id: string; healthPort: number }>(o, 'POST', '/cp', { id, kw, price, profile: o.profile });
     process.stdout.write(`added ${cp.id} (health port ${cp.healthPort}) and monitor-${cp.id}\n`);
   });
 
-  const addDriver = program.command('add-driver').description('add a driver to the running network (frank → driver-frank)')
-    .argument('<name>', 'driver name or id');
-  addControlOptions(addDriver).action(async (name: string, o: ControlOpts) => {
-    const d = await call<{ id: string }>(o, 'POST', '/driver', { id: name });
-    process.stdout.write(`added ${d.id}\n`);
+  const addDriver = program.command('add-driver')
+    .description('add a driver to the running network (frank → driver-frank); with a port (add-driver frank 8105) it is driven from its browser app there')
+    .argument('<name>', 'driver name or id')
+    .argument('[port]', 'serve the driver app on this port (as --http)', positional('port', parsePort))
+    .addOption(opt('--http <port>', 'serve the driver app on this port', 'EVCHARGING_ADD_DRIVER_HTTP', parsePort));
+  addControlOptions(addDriver).action(async (name: string, portArg: number | undefined, o: ControlOpts & { http?: number }) => {
+    const port = o.http ?? portArg;
+    const d = await call<{ id: string }>(o, 'POST', '/driver', { id: name, ...(port !== undefined ? { http_port: port } : {}) });
+    process.stdout.write(port !== undefined ? `added ${d.id}: open http://localhost:${port}/\n` : `added ${d.id}\n`);
   });
 
   const crash = program.command('crash').description('SIGKILL a component of the running network (a random one when none is named)')
-    .argument('[component]', 'component name as `status` shows it (gateway, central, CP-002, monitor-CP-002, driver-alice)');
+    .argument('[component]', 'component name as `status` shows it (gateway, central, CP-002, monitor-CP-002, driver-alice) or the original\'s (ev-cp-e-2, ev-cp-m-2, ev-driver-alice)');
   addControlOptions(crash).action(async (name: string | undefined, o: ControlOpts) => {
     const r = await call<{ name: string; pid: number }>(o, 'POST', '/crash', name ? { name } : {});
     process.stdout.write(`crashed ${r.name} (SIGKILL pid ${r.pid})\n`);

@@ -74,9 +74,14 @@ describe('central across a gateway restart and lost CP messages', () => {
     await r.publish('cp.telemetry', 'CP-660', { v: 1, type: 'telemetry', cp_id: 'CP-660', session_id: sessionId, kw: 22, kwh: 2.5, eur: 1, seq: 1, ts: Date.now() });
     await waitFor(async () => Number((await r.get(`/sessions/${sessionId}`)).body.kwh) === 2.5, { timeoutMs: 20_000, what: 'telemetry applied' });
     // The engine is ACTIVATED again, but its session_end never arrives.
+    const movedOn = Date.now();
     await r.status('CP-660', 'ACTIVATED', 3);
     const final = await r.update('driver-pia', (u) => u.session_id === sessionId && (u.status === 'COMPLETED' || u.status === 'INTERRUPTED'), 'final update', 30_000);
+    const billedAt = Date.now();
     expect(final.status).toBe('INTERRUPTED');
+    // It ended when the engine moved on, not when central's wait for the CP's own record ran out.
+    const endedAt = Number((final.ticket as Json).ended_at);
+    expect(endedAt - movedOn).toBeLessThan(billedAt - endedAt);
     expect(final.ticket).toMatchObject({ kwh: 2.5, eur: 1, price_eur_kwh: 0.4, interrupted: true, reason: 'disconnected' });
     await waitFor(async () => (await r.cp('CP-660'))?.state === 'ACTIVATED', { timeoutMs: 20_000, what: 'CP-660 free again' });
     const q2 = await r.request('driver-pia', 'REQUEST', 'CP-660');

@@ -32,7 +32,7 @@ describe('central start-up and shutdown', () => {
     const token = String(tokenLine!.admin_token);
 
     const h1 = await (await fetch(`${url}/health`)).json() as Record<string, unknown>;
-    expect(h1).toMatchObject({ status: 'healthy', service: 'ev-central', kafka_producer: false, kafka_consumer: false, bus: 'embedded' });
+    expect(h1).toMatchObject({ status: 'healthy', service: 'ev-central', kafka_producer: 'disconnected', kafka_consumer: 'disconnected', bus: 'embedded' });
     await central.waitForLine(/not reachable yet/, 30_000);
     // Admin works with the printed token even without a bus; an unknown CP is still a 404.
     const r = await fetch(`${url}/cp/CP-1/stop`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
@@ -42,7 +42,7 @@ describe('central start-up and shutdown', () => {
     procs.push(gateway);
     await waitFor(async () => {
       const h = await (await fetch(`${url}/health`)).json() as Record<string, unknown>;
-      return h.kafka_producer === true && h.kafka_consumer === true;
+      return h.kafka_producer === 'connected' && h.kafka_consumer === 'connected';
     }, { timeoutMs: 60_000, intervalMs: 200, what: `central connected to the bus\n${central.lines.slice(-5).join('\n')}` });
     expect(central.lines.filter((l) => /not reachable yet/.test(l))).toHaveLength(1);
     expect(central.lines.join('\n')).not.toMatch(/^\s+at /m);

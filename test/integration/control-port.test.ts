@@ -24,13 +24,14 @@ let sup: Supervisor;
 let control: ControlServer;
 afterAll(async () => { await control?.close(); await sup?.stopAll(); });
 
-async function setup() {
+/** No central runs here: a CP added beside drivers waits for central only `startTimeoutMs`, then goes on. */
+async function setup(startTimeoutMs = 1_000) {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'control-test-'));
   sup = new Supervisor({ cwd: REPO_ROOT, logDir: path.join(dataDir, 'logs'), log: silentLogger, echoLevel: Infinity, stopTimeoutMs: 5_000, entry: IDLE_STAND_IN });
   const net = new Network({
     host: '127.0.0.1', gatewayMqttPort: await freePort(), gatewayHttpPort: await freePort(), centralPort: await freePort(), dataDir, adminToken: 't',
     speed: 60, driverWaitS: 1, maxChargeS: 8,
-  }, sup, { healthBasePort: 0, log: silentLogger, startTimeoutMs: 10_000, reservedPorts: [] });
+  }, sup, { healthBasePort: 0, log: silentLogger, startTimeoutMs, reservedPorts: [] });
   control = await startControlServer(net, () => ({ dashboard: 'http://127.0.0.1/', bus: 'embedded' }), '127.0.0.1', 0, silentLogger);
   return { net, dataDir, base: `http://127.0.0.1:${control.port}` };
 }
@@ -73,7 +74,7 @@ describe('control port and the commands that use it', () => {
 
     const random = await cli(port, 'crash');
     expect(random.out).toMatch(/^crashed (CP-01[12]|monitor-CP-01[12]|driver-frank) \(SIGKILL pid \d+\)$/m);
-  });
+  }, 120_000); // a dozen CLI processes, each a node start-up on a busy machine
 
   it('the docker/ helper scripts wrap the same commands for a local network', async () => {
     const run = async (script: string, ...args: string[]) => (await promisify(execFile)('bash', [`docker/${script}`, ...args], {
@@ -85,6 +86,35 @@ describe('control port and the commands that use it', () => {
     expect(await run('simulate-crash.sh', 'driver-grace')).toMatch(/^crashed driver-grace \(SIGKILL pid \d+\)$/m);
     expect(sup.status().find((c) => c.name === 'driver-grace')!.state).toBe('crashed');
   });
+
+  it("the original's positional forms: add-cp 31 75.0 0.38, add-driver judy PORT, crash ev-cp-e-31 / ev-driver-judy", async () => {
+    const prev = { sup, control };
+    // Its own network.
+    await setup(500);
+    try {
+      const port = control.port;
+      expect((await cli(port, 'add-cp', '31', '75.0', '0.38')).out).toMatch(/^added CP-031 /m);
+      expect(sup.spec('CP-031')!.args).toEqual(expect.arrayContaining(['--kw', '75', '--price', '0.38']));
+      const appPort = await freePort();
+      expect((await cli(port, 'add-driver', 'judy', String(appPort))).out).toMatch(new RegExp(`^added driver-judy: open http://localhost:${appPort}/$`, 'm'));
+      const args = sup.spec('driver-judy')!.args;
+      expect(args).toEqual(expect.arrayContaining(['--http', String(appPort)]));
+      expect(args).not.toContain('--requests'); // driven from its app
+      expect((await cli(port, 'add-cp', '32', 'lots')).code).toBe(2); // a bad positional kW: usage error
+      const run = async (script: string, ...a: string[]) => (await promisify(execFile)('bash', [`docker/${script}`, ...a], {
+        cwd: REPO_ROOT, env: { ...process.env, EVCHARGING_CONTROL_PORT: String(port), EVCHARGING_COMPOSE: '' },
+      })).stdout;
+      expect(await run('add-cp.sh', '33', '50', '0.42')).toMatch(/^added CP-033 /m);
+      expect(sup.spec('CP-033')!.args).toEqual(expect.arrayContaining(['--kw', '50', '--price', '0.42']));
+      expect((await cli(port, 'crash', 'ev-cp-e-31')).out).toMatch(/^crashed CP-031 \(SIGKILL pid \d+\)$/m);
+      expect((await cli(port, 'crash', 'ev-cp-m-33')).out).toMatch(/^crashed monitor-CP-033 /m);
+      expect(await run('simulate-crash.sh', 'ev-driver-judy')).toMatch(/^crashed driver-judy /m);
+    } finally {
+      await control.close();
+      await sup.stopAll();
+      ({ sup, control } = prev);
+    }
+  }, 120_000);
 
   it('refuses bad requests with a clear reason, counts them, and keeps serving', async () => {
     const base = `http://127.0.0.1:${control.port}`;

@@ -25,7 +25,7 @@ describe('monitor + driver with the real central, gateway and engines', () => {
     const exit = await Promise.race([proc.exited, new Promise((r) => setTimeout(() => r('still running'), 120_000))]);
     expect(exit, net.tail(id, 30)).toEqual({ code: 0, signal: null });
     const out = proc.lines.filter((l) => !l.startsWith('{'));
-    expect(out).toContain(`${id} last session: - REJECTED no session`);
+    expect(out).toContain(`${id} last session: no earlier session`);
     const tickets = out.filter((l) => / COMPLETED \d+\.\d\d kWh \d+\.\d\d € ticket \S+: \d+\.\d\d €\/kWh, \d+ s, reason driver_stop$/.test(l));
     expect(tickets.map((l) => l.split(' ')[1]), out.join('\n')).toEqual([cp1, cp2]);
     expect(out.at(-1)).toMatch(new RegExp(`^${id} summary: 2 sessions \\(2 completed, 0 interrupted\\), \\d+\\.\\d\\d kWh, \\d+\\.\\d\\d €, 0 rejected, 0 timed out, 0 invalid lines$`));

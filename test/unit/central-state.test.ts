@@ -160,7 +160,7 @@ describe('central monitor status and shown state', () => {
 describe('central driver updates for a session', () => {
   it('ACCEPTED before metering, IN_PROGRESS with figures, the ticket once ended; always for the asking request', () => {
     const s = session('S-9');
-    expect(sessionUpdate(s, 'q1', 5)).toEqual({ v: 1, driver_id: 'driver-a', request_id: 'q1', session_id: 'S-9', cp_id: 'CP-001', ts: 5, status: 'ACCEPTED' });
+    expect(sessionUpdate(s, 'q1', 5)).toEqual({ v: 1, driver_id: 'driver-a', request_id: 'q1', session_id: 'S-9', cp_id: 'CP-001', started_at: 100, ts: 5, status: 'ACCEPTED' });
     const running = { ...s, telemetry_seq: 3, kw: 22, kwh: 1.5, eur: 0.74 };
     expect(sessionUpdate(running, 'q2', 6)).toMatchObject({ status: 'IN_PROGRESS', request_id: 'q2', kw: 22, kwh: 1.5, eur: 0.74 });
     const t = ticket('S-9', 2, 'fault');
