@@ -60,6 +60,8 @@ const ROUTES: Array<[string, string, (seg: string) => string, boolean]> = [
   ['GET', '/cp/:id', (s) => `/cp/${s}`, false], ['GET', '/sessions', () => '/sessions', false], ['GET', '/sessions/:id', (s) => `/sessions/${s}`, false],
   ['GET', '/tickets', () => '/tickets', false], ['GET', '/', () => '/', false], ['GET', '/audit', () => '/audit', false],
   ['POST', '/cp/:id/stop', (s) => `/cp/${s}/stop`, true], ['POST', '/cp/:id/resume', (s) => `/cp/${s}/resume`, true], ['POST', '/monitor/report', () => '/monitor/report', true],
+  ['GET', '/weather', () => '/weather', false], ['GET', '/dashboard/uplot.js', () => '/dashboard/uplot.js', false], ['GET', '/favicon.ico', () => '/favicon.ico', false],
+  ['POST', '/cp/stop-all', () => '/cp/stop-all', true], ['POST', '/cp/resume-all', () => '/cp/resume-all', true], ['POST', '/weather/report', () => '/weather/report', true],
   ['ANY', 'any method, any path', (s) => `/${s}/${s}`, true],
 ];
 
