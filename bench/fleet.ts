@@ -11,6 +11,8 @@ import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
 import { PROTOCOL_VERSION, embeddedBusTopic, encode, BUS_TOPICS, type CentralCommandMsg } from '../protocol/index.js';
 import { cpuShare, rssMb } from './proc-stats.js';
+/** Every simulated CP connects from one address: lift the gateway's pending and per-address limits (a real site keeps them, docs/security-gateway.md). */
+const ONE_ADDRESS_LIMITS = ['--max-pending', '100000', '--max-pending-per-address', '100000', '--connect-rate-per-address', '100000'];
 
 const count = Number(process.argv[2] ?? 1000);
 const sampleS = Number(process.argv[3] ?? 20);
@@ -47,7 +49,7 @@ function ping(port: number): Promise<boolean> {
 }
 
 const [mqttPort, gwHttp, fleetHttp] = [await freePort(), await freePort(), await freePort()];
-const gateway = run(['gateway', '--dev', 'true', '--host', '127.0.0.1', '--mqtt-port', String(mqttPort), '--http-port', String(gwHttp)]);
+const gateway = run(['gateway', '--dev', 'true', '--host', '127.0.0.1', '--mqtt-port', String(mqttPort), '--http-port', String(gwHttp), ...ONE_ADDRESS_LIMITS]);
 await until('gateway healthy', async () => ((await json(`http://127.0.0.1:${gwHttp}/health`)).status === 'ok' ? true : undefined), 60_000);
 const t0 = Date.now();
 const fleet = run(['fleet', '--count', String(count), '--mqtt', `mqtt://127.0.0.1:${mqttPort}`, '--http-port', String(fleetHttp), '--stats-s', '3600']);

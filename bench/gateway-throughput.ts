@@ -19,6 +19,8 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { Kafka, logLevel } from 'kafkajs';
 import { cpuSeconds } from './proc-stats.js';
 import { startKafkaMock, type KafkaMock } from '../test/helpers/kafka-mock.js';
+/** Every simulated CP connects from one address: lift the gateway's pending and per-address limits (a real site keeps them, docs/security-gateway.md). */
+const ONE_ADDRESS_LIMITS = ['--max-pending', '100000', '--max-pending-per-address', '100000', '--connect-rate-per-address', '100000'];
 
 const cps = Number(process.argv[2] ?? 1000);
 const seconds = Number(process.argv[3] ?? 30);
@@ -68,7 +70,7 @@ async function scenario(name: 'gateway' | 'baseline', credentialsFile: string): 
   if (name === 'gateway') {
     const httpPort = await freePort();
     broker = spawn(process.execPath, [CLI, 'gateway', '--credentials', credentialsFile, '--host', '127.0.0.1', '--mqtt-port', String(mqttPort),
-      '--http-port', String(httpPort), '--kafka-bootstrap', bootstrap], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, LOG_LEVEL: 'warn' } });
+      '--http-port', String(httpPort), '--kafka-bootstrap', bootstrap, ...ONE_ADDRESS_LIMITS], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, LOG_LEVEL: 'warn' } });
     children.add(broker);
     await until('gateway connected to Kafka', async () => ((await (await fetch(`http://127.0.0.1:${httpPort}/health`)).json()) as { kafka_up?: boolean }).kafka_up === true, 60_000);
   } else {

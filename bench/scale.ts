@@ -24,6 +24,8 @@ import { PROTOCOL_VERSION } from '../protocol/index.js';
 import { startKafkaMock, type KafkaMock } from '../test/helpers/kafka-mock.js';
 import { freePort } from '../test/helpers/ports.js';
 import { cpuSeconds, rssMb } from './proc-stats.js';
+/** Every simulated CP connects from one address: lift the gateway's pending and per-address limits (a real site keeps them, docs/security-gateway.md). */
+const ONE_ADDRESS_LIMITS = ['--max-pending', '100000', '--max-pending-per-address', '100000', '--connect-rate-per-address', '100000'];
 
 const arg = (name: string, dflt?: string) => { const i = process.argv.indexOf(`--${name}`); return i >= 0 ? process.argv[i + 1] : dflt; };
 const counts = (arg('cps', '1000') ?? '1000').split(',').map(Number).filter((n) => n > 0);
@@ -73,7 +75,7 @@ async function network(n: number, kafka?: KafkaMock): Promise<Row> {
   const [mqttPort, gwHttp, centralPort, fleetHttp] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-scale-'));
   const busArgs = kafka ? ['--kafka-bootstrap', kafka.bootstrap.join(',')] : [];
-  const gateway = run(['gateway', '--dev', 'true', '--host', '127.0.0.1', '--mqtt-port', String(mqttPort), '--http-port', String(gwHttp), ...busArgs]);
+  const gateway = run(['gateway', '--dev', 'true', '--host', '127.0.0.1', '--mqtt-port', String(mqttPort), '--http-port', String(gwHttp), ...ONE_ADDRESS_LIMITS, ...busArgs]);
   await until('gateway /health', async () => (await fetch(`http://127.0.0.1:${gwHttp}/health`)).ok, 30_000);
   const mqttUrl = `mqtt://127.0.0.1:${mqttPort}`;
   const central = run(['central', '--host', '127.0.0.1', '--port', String(centralPort), '--data-dir', dir, '--admin-token', 'bench-token-0001',
@@ -202,7 +204,7 @@ async function main(): Promise<void> {
     const m = await brokerLoad(n, mosq.url, mosq.process.pid!);
     await mosq.stop();
     const [mqttPort, gwHttp] = await Promise.all([freePort(), freePort()]);
-    const gw = run(['gateway', '--dev', 'true', '--host', '127.0.0.1', '--mqtt-port', String(mqttPort), '--http-port', String(gwHttp), ...(kafka ? ['--kafka-bootstrap', kafka.bootstrap.join(',')] : [])]);
+    const gw = run(['gateway', '--dev', 'true', '--host', '127.0.0.1', '--mqtt-port', String(mqttPort), '--http-port', String(gwHttp), ...ONE_ADDRESS_LIMITS, ...(kafka ? ['--kafka-bootstrap', kafka.bootstrap.join(',')] : [])]);
     await until('gateway /health', async () => (await fetch(`http://127.0.0.1:${gwHttp}/health`)).ok, 30_000);
     const g = await brokerLoad(n, `mqtt://127.0.0.1:${mqttPort}`, gw.pid!);
     await stop(gw);

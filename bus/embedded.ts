@@ -1,6 +1,6 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from '../lib/log.js';
-import { encode, EMBEDDED_BUS_PREFIX, embeddedBusTopic, type BusMessage, type BusTopic } from '../protocol/index.js';
+import { encode, embeddedBusTopic, parseEmbeddedBusTopic, type BusMessage, type BusTopic } from '../protocol/index.js';
 import type { Bus, BusConfig, BusHandler, BusHealth, SubscribeOptions } from './types.js';
 import { checkOutgoing, deliver, type Sub } from './validate.js';
 
@@ -23,7 +23,10 @@ export class EmbeddedBus implements Bus {
     this.subs.push({ topic, handler: handler as unknown as BusHandler<BusTopic>, opts });
   }
 
-  private connect(clientId: string, clean: boolean): MqttClient {
+  private connect(name: string, clean: boolean): MqttClient {
+    // With credentials the gateway binds client ids to the username: `<username>` or `<username>:<suffix>`.
+    const u = this.config.username;
+    const clientId = !u || name === u ? name : `${u}:${name}`;
     const c = mqtt.connect(this.config.mqttUrl, {
       clientId, clean, username: this.config.username, password: this.config.password,
       reconnectPeriod: 1000, connectTimeout: 10_000, protocolVersion: 4,
@@ -61,10 +64,9 @@ export class EmbeddedBus implements Bus {
   }
 
   private async dispatch(subs: Sub[], mqttTopic: string, payload: Buffer): Promise<void> {
-    const parts = mqttTopic.split('/');
-    if (parts.length !== 3 || parts[0] !== EMBEDDED_BUS_PREFIX) return;
-    const topic = parts[1] as BusTopic;
-    await deliver(subs, topic, parts[2]!, payload, this.counts, this.log);
+    const t = parseEmbeddedBusTopic(mqttTopic);
+    if (!t) return;
+    await deliver(subs, t.topic, t.key, payload, this.counts, this.log);
   }
 
   async publish<T extends BusTopic>(topic: T, key: string, value: BusMessage<T>): Promise<void> {

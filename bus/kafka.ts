@@ -6,6 +6,7 @@ import { errText } from '../lib/log.js';
 import { encode, type BusMessage, type BusTopic } from '../protocol/index.js';
 import type { Bus, BusConfig, BusHandler, BusHealth, SubscribeOptions } from './types.js';
 import { checkOutgoing, deliver, type Sub } from './validate.js';
+import { advertisedProblem, probeAdvertised, type ProbeOptions } from './kafka-probe.js';
 
 /**
  * kafkajs log lines go to pino at debug, one line without stack traces. kafkajs logs every failed
@@ -35,6 +36,12 @@ export class KafkaBus implements Bus {
   private rejoin = false;
   /** The last error kafkajs reported, for the one "not reachable" line. */
   private lastError?: string;
+  private advertised: NonNullable<BusHealth['advertised']> = 'unknown';
+  private problem?: string;
+  private firstVerdict!: () => void;
+  /** Settles once the probe of the advertised brokers has a verdict (or gave up waiting). */
+  private readonly probed = new Promise<void>((r) => { this.firstVerdict = r; });
+  private readonly probeOptions?: ProbeOptions;
   private readyResolve!: () => void;
   /** Resolves when the producer is connected (after `start`). */
   readonly ready = new Promise<void>((r) => { this.readyResolve = r; });
@@ -54,6 +61,8 @@ export class KafkaBus implements Bus {
     });
     // The default partitioner, named so kafkajs does not warn about its v2 change: key → partition murmur2, as Java clients.
     this.producer = this.kafka.producer({ allowAutoTopicCreation: true, createPartitioner: Partitioners.DefaultPartitioner });
+    // SASL listeners refuse an unauthenticated Metadata request: no probe there.
+    if (!k.sasl) this.probeOptions = { ssl: k.ssl ? (k.sslCaFile ? { ca: [fs.readFileSync(k.sslCaFile, 'utf8')] } : true) : false, timeoutMs: 3_000 };
     this.producer.on(this.producer.events.DISCONNECT, () => { this.producerState = 'disconnected'; });
   }
 
@@ -61,7 +70,30 @@ export class KafkaBus implements Bus {
     this.subs.push({ topic, handler: handler as unknown as BusHandler<BusTopic>, opts });
   }
 
+  /**
+   * Until every advertised broker answers: one error line naming the address Kafka advertised and
+   * the setting that fixes it, then a re-check every 5 s (and one line when it is fixed).
+   */
+  private async watchAdvertised(): Promise<void> {
+    if (!this.probeOptions) { this.firstVerdict(); return; }
+    while (!this.abort.signal.aborted) {
+      const r = await probeAdvertised(this.brokers, this.probeOptions);
+      if (r.ok) {
+        if (this.advertised === 'unreachable') this.log.info({ brokers: r.brokers.map((b) => `${b.host}:${b.port}`) }, 'kafka advertised brokers reachable now');
+        this.advertised = 'ok'; this.problem = undefined; this.firstVerdict();
+        return;
+      }
+      if (r.stage === 'advertised') {
+        const line = advertisedProblem(r);
+        if (this.problem !== line) this.log.error({ bootstrap: r.bootstrap, advertised: r.brokers.map((b) => `${b.host}:${b.port}`), fix: 'KAFKA_ADVERTISED_HOST' }, line);
+        this.advertised = 'unreachable'; this.problem = line; this.firstVerdict();
+      }
+      await new Promise((res) => setTimeout(res, r.stage === 'bootstrap' ? 1_000 : 5_000).unref());
+    }
+  }
+
   async start(): Promise<void> {
+    void this.watchAdvertised().catch((err) => { this.log.debug({ err: errText(err) }, 'advertised-broker probe failed'); this.firstVerdict(); });
     let warned = false;
     const onWaiting = (err: unknown) => {
       if (!warned) { warned = true; this.log.warn({ err: errText(err) }, 'kafka not reachable yet, retrying with backoff'); }
@@ -73,12 +105,21 @@ export class KafkaBus implements Bus {
       await retryWithBackoff(() => this.producer.connect(), { signal: this.abort.signal, onWaiting });
     } finally { clearTimeout(slow); }
     this.producerState = 'connected';
-    if (warned) this.log.info({ brokers: this.brokers }, 'kafka reachable, connected');
+    // "connected" only when it is true: the bootstrap answering is not enough if the brokers it
+    // advertises cannot be reached (the probe has said so in its own line by then).
+    await Promise.race([this.probed, new Promise((r) => setTimeout(r, 8_000).unref())]);
+    if (warned && this.advertised !== 'unreachable') this.log.info({ brokers: this.brokers }, 'kafka reachable, connected');
     this.readyResolve();
     const groups = new Map<string, Sub[]>();
     for (const s of this.subs) groups.set(s.opts.group, [...(groups.get(s.opts.group) ?? []), s]);
     if (groups.size) this.consumerState = 'connecting';
-    for (const [group, subs] of groups) {
+    for (const [baseGroup, subs] of groups) {
+      const topics = [...new Set(subs.map((s) => s.topic))];
+      const generation = subs.some((s) => s.opts.perInstance)
+        ? await retryWithBackoff(() => this.nextGeneration(baseGroup, topics), { signal: this.abort.signal, onWaiting })
+        : undefined;
+      const group = generation?.groupId ?? baseGroup;
+      if (generation) this.log.info({ group, resume_partitions: generation.resume.length }, 'kafka consumer joins a fresh group generation');
       // A member killed with SIGKILL holds its partitions until its session times out, and a
       // restarted central reads nothing until then: 10 s instead of kafkajs's 30 s/60 s defaults
       // (brokers allow 6 s at least). A short fetch wait keeps each hop quick on brokers that
@@ -100,7 +141,13 @@ export class KafkaBus implements Bus {
         if (this.consumerState !== 'connecting') this.log.warn({ group, err: errText(e.payload.error) }, 'kafka consumer restarting');
         this.consumerState = 'connecting';
       });
+      let resumed = !generation?.resume.length;
       consumer.on(consumer.events.GROUP_JOIN, () => {
+        // Emitted synchronously before the first fetch: the seeks apply (and are committed) before any message is read.
+        if (!resumed) {
+          resumed = true;
+          for (const r of generation!.resume) consumer.seek(r);
+        }
         if (this.consumerState === 'connecting' && this.rejoin) this.log.info({ group }, 'kafka consumer rejoined its group');
         this.consumerState = 'connected';
         this.rejoin = true;
@@ -112,6 +159,36 @@ export class KafkaBus implements Bus {
       });
     }
     if (groups.size && this.consumerState === 'connecting') this.consumerState = 'connecting';
+  }
+
+  /**
+   * The first unused generation of `base` (`base.0`, `base.1`, …: used = it committed an offset)
+   * and the offsets its predecessor committed (the plain `base` group's before generation 0).
+   * Found by galloping then bisecting, so a long crash loop costs a few offset fetches.
+   */
+  private async nextGeneration(base: string, topics: string[]): Promise<{ groupId: string; resume: Array<{ topic: string; partition: number; offset: string }> }> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      const offsetsOf = async (groupId: string) => {
+        const out: Array<{ topic: string; partition: number; offset: string }> = [];
+        let res: Awaited<ReturnType<typeof admin.fetchOffsets>>;
+        try { res = await admin.fetchOffsets({ groupId, topics }); } catch { return out; } // topics not created yet: nothing committed
+        for (const t of res) for (const p of t.partitions) if (Number(p.offset) >= 0) out.push({ topic: t.topic, partition: p.partition, offset: p.offset });
+        return out;
+      };
+      const name = (n: number) => `${base}.${n}`;
+      const used = async (n: number) => (await offsetsOf(name(n))).length > 0;
+      let next = 0;
+      if (await used(0)) {
+        let lo = 0; next = 1;
+        while (await used(next)) { lo = next; next *= 2; }
+        while (next - lo > 1) { const mid = (lo + next) >> 1; if (await used(mid)) lo = mid; else next = mid; }
+      }
+      return { groupId: name(next), resume: await offsetsOf(next === 0 ? base : name(next - 1)) };
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
   }
 
   async publish<T extends BusTopic>(topic: T, key: string, value: BusMessage<T>): Promise<void> {
@@ -132,7 +209,9 @@ export class KafkaBus implements Bus {
     this.counts.published += entries.length;
   }
 
-  health(): BusHealth { return { producer: this.producerState, consumer: this.consumerState }; }
+  health(): BusHealth {
+    return { producer: this.producerState, consumer: this.consumerState, advertised: this.advertised, ...(this.problem ? { problem: this.problem } : {}) };
+  }
   stats() { return { ...this.counts }; }
 
   async close(): Promise<void> {

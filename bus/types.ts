@@ -20,11 +20,27 @@ export interface SubscribeOptions {
   key?: string;
   /** kafka: a group with no committed offset starts at the earliest message (default: the latest). Embedded: no effect. */
   fromBeginning?: boolean;
+  /**
+   * kafka: one process alone consumes this group, and its restart must not wait for its killed
+   * predecessor's session to time out (kafkajs has no static membership). Each start joins a fresh
+   * generation `<group>.<n>` and resumes at the offsets the previous generation committed, so
+   * nothing committed is skipped and what was not committed is delivered again. Embedded: no effect.
+   */
+  perInstance?: boolean;
 }
 
 export interface BusHealth {
   producer: 'connected' | 'connecting' | 'disconnected';
   consumer: 'connected' | 'connecting' | 'disconnected' | 'idle';
+  /** kafka: are the brokers Kafka advertises reachable from here (bus/kafka-probe.ts)? */
+  advertised?: 'ok' | 'unreachable' | 'unknown';
+  /** kafka: the one-line reason when they are not. */
+  problem?: string;
+}
+
+/** The bus carries messages both ways: what /health reports as up (503 otherwise). */
+export function busUp(h: BusHealth): boolean {
+  return h.producer === 'connected' && (h.consumer === 'connected' || h.consumer === 'idle') && h.advertised !== 'unreachable';
 }
 
 export interface Bus {

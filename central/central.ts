@@ -3,7 +3,8 @@ import type { Logger } from '../lib/log.js';
 import { retryWithBackoff } from '../lib/backoff.js';
 import { errText } from '../lib/log.js';
 import { createBus } from '../bus/create.js';
-import type { Bus, BusConfig } from '../bus/types.js';
+import { busUp, type Bus, type BusConfig } from '../bus/types.js';
+import { reachableUrls } from '../lib/addresses.js';
 import { Controller } from './controller.js';
 import type { RulesOptions } from './rules/index.js';
 import type { PreloadedCp } from './cp-file.js';
@@ -76,7 +77,8 @@ export async function startCentral(o: CentralOptions): Promise<RunningCentral> {
     monitorTimeoutMs: o.monitorTimeoutMs, endGraceMs: o.endGraceMs, startConfirmMs: o.startConfirmMs, maxCps: o.maxCps, ...o.rules,
     busUp: () => bus.health().consumer === 'connected',
   });
-  const group = { group: CENTRAL_GROUP };
+  // perInstance: a restarted central on Kafka serves at once instead of waiting for its killed predecessor's session to time out.
+  const group = { group: CENTRAL_GROUP, perInstance: true };
   // Kafka commits a message's offset when its handler resolves: resolve only once what it changed
   // is on disk, so a crash redelivers it. The embedded adapter acknowledges when the handler
   // resolves too, but waiting for the fsync there would read one message per fsync (the MQTT
@@ -132,16 +134,20 @@ export async function startCentral(o: CentralOptions): Promise<RunningCentral> {
   if (registryUrl) log.info({ registry: registryUrl }, `registry ready at ${registryUrl}`);
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : o.port;
-  const url = `http://${o.host === '0.0.0.0' || o.host === '::' ? 'localhost' : o.host}:${port}`;
-  log.info({ url, dashboard: `${url}/`, bus: bus.kind }, `central ready at ${url}`);
+  // Every address it answers at (bound to all: each interface's), the first one a non-loopback address.
+  const urls = reachableUrls('http', o.host, port);
+  const url = urls[0]!;
+  log.info({ url, urls, dashboard: `${url}/`, bus: bus.kind }, `central ready at ${urls.join(', ')}`);
 
   const abort = new AbortController();
   void retryWithBackoff(() => bus.start(), {
     signal: abort.signal,
     onWaiting: (err) => log.warn({ err: errText(err) }, 'bus not reachable yet, retrying with backoff'),
-  }).then(() => {
-    log.info({ bus: bus.kind }, 'bus connected');
+  }).then(async () => {
     controller.resendPending();
+    // start() returns before the consumer has joined its group: say "connected" once it has.
+    while (!abort.signal.aborted && !busUp(bus.health())) await new Promise((r) => setTimeout(r, 200));
+    if (!abort.signal.aborted) log.info({ bus: bus.kind }, 'bus connected');
   }, () => undefined);
 
   const sweep = setInterval(() => { void controller.sweep().catch((err: Error) => log.error({ err: err.message }, 'sweep failed')); }, 250);

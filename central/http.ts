@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from '../lib/log.js';
 import { MAX_PAYLOAD_BYTES, MonitorReportMsg } from '../protocol/index.js';
-import type { Bus } from '../bus/types.js';
+import { busUp, type Bus } from '../bus/types.js';
 import type { Controller } from './controller.js';
 import { createCentralMetrics } from './metrics.js';
 import { SseHub } from './sse.js';
@@ -79,15 +79,16 @@ export function buildHttp(ctl: Controller, bus: Pick<Bus, 'health' | 'stats'>, l
 
   // --- read side ------------------------------------------------------------------------------
 
+  // 503 while the bus is down (same body), so a container healthcheck means "serving"; and while the journal cannot be written.
   app.get('/health', async (_req, reply) => {
     const h = bus.health();
     const f = failure();
-    if (f) reply.code(503);
+    if (f || !busUp(h)) void reply.code(503);
     return {
       status: f ? 'unhealthy' : 'healthy', service: 'ev-central', ...(f ? { journal_error: f.message } : {}),
       // The original's values, which its users' scripts compare with: "connected" / "disconnected".
       kafka_producer: h.producer === 'connected' ? 'connected' : 'disconnected', kafka_consumer: h.consumer === 'connected' ? 'connected' : 'disconnected',
-      bus: o.busKind, bus_producer: h.producer, bus_consumer: h.consumer,
+      bus: o.busKind, bus_producer: h.producer, bus_consumer: h.consumer, ...(h.problem ? { bus_problem: h.problem } : {}),
       charging_points: ctl.state.cps.size, active_requests: ctl.activeRequests(), sessions: ctl.state.sessions.size,
       counters: ctl.counters, rejected_by_reason: Object.fromEntries(ctl.rejectReasons),
       // Malformed bus messages never reach central's handlers: the bus drops and counts them.

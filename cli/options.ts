@@ -16,7 +16,7 @@ export const parsePort = (v: string) => {
 };
 export const parsePositiveInt = (v: string) => {
   const n = Number(v);
-  if (!/^\d+$/.test(v) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+  if (!/^\d+$/.test(v) || n < 1 || !Number.isSafeInteger(n)) throw new InvalidArgumentError('expected a positive integer');
   return n;
 };
 export const parseNonNegInt = (v: string) => {
@@ -130,3 +130,56 @@ export function secretFrom(o: { value?: string; file?: string; flag: string; fil
 export function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
+
+/**
+ * Environment names the original deployment's users set (its compose files, its lab notes), kept
+ * with their meaning: each is a hidden option (so a bad value is one line naming it) folded into
+ * the documented option before the action runs, unless that option was given (flag or its own
+ * variable). E.g. CENTRAL_HOST + CENTRAL_PORT on a CP machine say where central is.
+ */
+export interface EnvAlias { env: string; parser?: (v: string) => unknown }
+export function addEnvAliases(
+  cmd: Command, aliases: EnvAlias[],
+  fold: (a: Record<string, unknown>) => Record<string, unknown>,
+): Command {
+  const keys = new Map<string, string>();
+  for (const a of aliases) {
+    const o = new Option(`--env-${a.env.toLowerCase().replace(/_/g, '-')} <value>`, `(original environment name ${a.env})`).env(a.env).hideHelp();
+    if (a.parser) o.argParser(a.parser as (v: string, prev: unknown) => unknown);
+    cmd.addOption(o);
+    keys.set(a.env, o.attributeName());
+  }
+  return cmd.hook('preAction', (c) => {
+    const vals = c.opts();
+    const given = Object.fromEntries(aliases.map((a) => [a.env, vals[keys.get(a.env)!]]));
+    for (const [key, v] of Object.entries(fold(given))) {
+      const src = c.getOptionValueSource(key);
+      if (v !== undefined && (src === undefined || src === 'default')) c.setOptionValueWithSource(key, v, 'env');
+    }
+  });
+}
+
+const hostOf = (v: unknown) => (typeof v === 'string' && v.trim() ? v.trim() : undefined);
+const bracket = (h: string) => (h.includes(':') && !h.startsWith('[') ? `[${h}]` : h);
+
+/** Where central is, from CENTRAL_HOST/CENTRAL_PORT (or the monitor's CP_MONITOR_CENTRAL_*): `{ central: URL }`. */
+export const CENTRAL_ALIASES: EnvAlias[] = [{ env: 'CENTRAL_HOST' }, { env: 'CENTRAL_PORT', parser: parsePort }];
+export function centralFromEnv(a: Record<string, unknown>, prefix = ''): Record<string, unknown> {
+  const host = hostOf(a[`${prefix}CENTRAL_HOST`]) ?? hostOf(a.CENTRAL_HOST);
+  const port = (a[`${prefix}CENTRAL_PORT`] ?? a.CENTRAL_PORT ?? 8000) as number;
+  return host ? { central: `http://${bracket(host)}:${port}` } : {};
+}
+
+/** Where the gateway is, from GATEWAY_HOST/GATEWAY_MQTT_PORT: an MQTT URL for the option `key`. */
+export const GATEWAY_ALIASES: EnvAlias[] = [{ env: 'GATEWAY_HOST' }, { env: 'GATEWAY_MQTT_PORT', parser: parsePort }];
+export function gatewayFromEnv(a: Record<string, unknown>, key: string): Record<string, unknown> {
+  const host = hostOf(a.GATEWAY_HOST);
+  return host ? { [key]: `mqtt://${bracket(host)}:${(a.GATEWAY_MQTT_PORT ?? 1883) as number}` } : {};
+}
+
+/** Python logging level names (INFO, WARNING …) as pino's. */
+export const parseLogLevel = (v: string) => {
+  const l = ({ warning: 'warn', critical: 'fatal' } as Record<string, string>)[v.toLowerCase()] ?? v.toLowerCase();
+  if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(l)) throw new InvalidArgumentError('expected a log level (DEBUG, INFO, WARNING, ERROR)');
+  return l;
+};

@@ -14,9 +14,29 @@ export interface CurrentRequest {
   /** waiting: no answer yet; charging: accepted; stopping: we sent STOP. */
   phase: 'waiting' | 'charging' | 'stopping';
   sentAt: number;
+  /** When we stop waiting for the answer (sent with the REQUEST as `expires_at`). */
+  expiresAt: number;
   chargingSince?: number;
   lastHeardAt: number;
   stopRequestId?: string;
+  stopSentAt?: number;
+  stops?: number;
+  /** We gave up waiting and sent CANCEL: the request itself is withdrawn. */
+  cancelled?: boolean;
+  /**
+   * An open QUERY asking central where this request or session stands (after a timeout, a
+   * silence, a refused STOP, "driver already charging", or a restart): the driver never moves on
+   * while a session of its own might still run.
+   */
+  check?: { queryId: string; sentAt: number; attempts: number };
+}
+
+/** A request the tracker wants sent (ids are derived from the current request's, so the core stays pure). */
+export interface Outgoing {
+  action: 'STOP' | 'CANCEL' | 'QUERY';
+  request_id: string;
+  cp_id?: string;
+  cancels?: string;
 }
 
 export interface Totals {
@@ -37,6 +57,8 @@ export interface TrackerState {
   query?: { requestId: string; sentAt: number };
   /** Session ids whose end we already took (delivery is at-least-once). Bounded. */
   ended: readonly string[];
+  /** Requests we cancelled and moved on from: a late ACCEPTED for one of them is stopped at once. Bounded. */
+  abandoned: readonly string[];
   totals: Totals;
 }
 
@@ -48,8 +70,12 @@ export interface Step {
   finished?: Outcome;
   /** The update answered our QUERY. */
   queryAnswer?: boolean;
-  /** Time to send STOP for the current session. */
+  /** Time to send STOP for the current session (the caller picks the id and calls stopSent). */
   sendStop?: boolean;
+  /** Requests to send now, in this order. */
+  send?: Outgoing[];
+  /** The answer to the start-up QUERY is a session still running: it is now the current one (the caller waits for it to finish). */
+  adopted?: boolean;
 }
 
 const ENDED_MAX = 1000;
@@ -59,7 +85,7 @@ const eurStr = (n = 0) => `${n.toFixed(2)} €`;
 
 export function initialTracker(driverId: string): TrackerState {
   return {
-    driverId, ended: [],
+    driverId, ended: [], abandoned: [],
     totals: { requested: 0, sessions: 0, completed: 0, interrupted: 0, kwh: 0, eur: 0, rejected: 0, timedOut: 0, invalidLines: 0 },
   };
 }
@@ -82,9 +108,9 @@ export function describeUpdate(m: DriverUpdateMsg): string {
 
 const isEnd = (m: DriverUpdateMsg) => m.status === 'COMPLETED' || m.status === 'INTERRUPTED';
 
-/** We sent a REQUEST for `cpId`. */
-export function requested(s: TrackerState, requestId: string, cpId: string, now: number): TrackerState {
-  return { ...s, current: { requestId, cpId, phase: 'waiting', sentAt: now, lastHeardAt: now }, totals: { ...s.totals, requested: s.totals.requested + 1 } };
+/** We sent a REQUEST for `cpId`; `expiresAt` is when we stop waiting for its answer. */
+export function requested(s: TrackerState, requestId: string, cpId: string, now: number, expiresAt = Number.MAX_SAFE_INTEGER): TrackerState {
+  return { ...s, current: { requestId, cpId, phase: 'waiting', sentAt: now, expiresAt, lastHeardAt: now }, totals: { ...s.totals, requested: s.totals.requested + 1 } };
 }
 
 /** We sent a QUERY (on start: how did my last session end?). */
@@ -93,9 +119,42 @@ export function queried(s: TrackerState, requestId: string, now: number): Tracke
 }
 
 /** We sent STOP for the current session. */
-export function stopSent(s: TrackerState, requestId: string): TrackerState {
+export function stopSent(s: TrackerState, requestId: string, now = 0): TrackerState {
   if (!s.current) return s;
-  return { ...s, current: { ...s.current, phase: 'stopping', stopRequestId: requestId } };
+  return { ...s, current: { ...s.current, phase: 'stopping', stopRequestId: requestId, stopSentAt: now, stops: (s.current.stops ?? 0) + 1 } };
+}
+
+const ABANDONED_MAX = 100;
+const CHECK_ID = /-q\d+$/;
+const isRunning = (m: DriverUpdateMsg) => m.status === 'ACCEPTED' || m.status === 'IN_PROGRESS';
+
+/** Opens (or renews) a QUERY about the current request or session. */
+function withCheck(c: CurrentRequest, now: number): { cur: CurrentRequest; out: Outgoing } {
+  const attempts = (c.check?.attempts ?? 0) + 1;
+  const queryId = `${c.requestId}-q${attempts}`;
+  return { cur: { ...c, check: { queryId, sentAt: now, attempts } }, out: { action: 'QUERY', request_id: queryId } };
+}
+
+/** Takes the running session an answer names as the current one: followed, stopped at the limit, its ticket printed. */
+function adopt(c: CurrentRequest, m: DriverUpdateMsg, now: number): CurrentRequest {
+  const sameSession = !!c.sessionId && c.sessionId === m.session_id;
+  return {
+    ...c, cpId: m.cp_id ?? c.cpId, sessionId: m.session_id ?? c.sessionId, cancelled: false, check: undefined, lastHeardAt: now,
+    phase: c.phase === 'stopping' && sameSession ? 'stopping' : 'charging',
+    chargingSince: sameSession && c.chargingSince !== undefined ? c.chargingSince : Math.min(now, m.started_at ?? now),
+  };
+}
+
+function endTotals(t: Totals, m: DriverUpdateMsg): { totals: Totals; done: Outcome } {
+  const done = m.status === 'COMPLETED' ? 'completed' : 'interrupted';
+  return {
+    done,
+    totals: {
+      ...t, sessions: t.sessions + 1,
+      completed: t.completed + (done === 'completed' ? 1 : 0), interrupted: t.interrupted + (done === 'interrupted' ? 1 : 0),
+      kwh: t.kwh + (m.ticket?.kwh ?? m.kwh ?? 0), eur: t.eur + (m.ticket?.eur ?? m.eur ?? 0),
+    },
+  };
 }
 
 export function invalidLines(s: TrackerState, n: number): TrackerState {
@@ -105,72 +164,120 @@ export function invalidLines(s: TrackerState, n: number): TrackerState {
 /** An update from central arrived. */
 export function onUpdate(s: TrackerState, m: DriverUpdateMsg, now: number): Step {
   const text = describeUpdate(m);
+  const id = s.driverId;
+  const endedWith = (sid?: string) => (sid && !s.ended.includes(sid) ? [...s.ended, sid].slice(-ENDED_MAX) : s.ended);
   // Only the answer carrying the QUERY's request id: updates stored while this driver was away
   // (e.g. a stale IN_PROGRESS backlog) arrive first and are printed as they are.
   if (s.query && m.request_id === s.query.requestId) {
     // Told once: a ticket already printed (a stored update that came first) is not printed again,
     // and one printed here is not printed again when its stored update follows.
     const seen = isEnd(m) && !!m.session_id && s.ended.includes(m.session_id);
-    const ended = isEnd(m) && m.session_id && !seen ? [...s.ended, m.session_id].slice(-ENDED_MAX) : s.ended;
     const said = m.status === 'REJECTED' && m.reason === 'no session' ? 'no earlier session'
       : seen ? `${m.session_id} (its ticket is above)` : text;
-    return { state: { ...s, query: undefined, ended }, line: `${s.driverId} last session: ${said}`, queryAnswer: true };
+    const line = `${id} last session: ${said}`;
+    if (isRunning(m) && m.session_id && !s.current) {
+      // Restarted while a session of ours runs: take it back (follow it, stop it at the limit, print its ticket).
+      const cur = adopt({ requestId: s.query.requestId, cpId: m.cp_id ?? '-', phase: 'charging', sentAt: now, expiresAt: now, lastHeardAt: now }, m, now);
+      return { state: { ...s, query: undefined, current: cur }, line: `${line}, following it`, queryAnswer: true, adopted: true };
+    }
+    return { state: { ...s, query: undefined, ended: isEnd(m) ? endedWith(m.session_id) : s.ended }, line, queryAnswer: true };
   }
-  if (isEnd(m) && m.session_id && s.ended.includes(m.session_id)) return { state: s }; // a redelivery
   const c = s.current;
+  if (c?.check && m.request_id === c.check.queryId) return onCheckAnswer(s, c, m, now, text);
+  if (isEnd(m) && m.session_id && s.ended.includes(m.session_id)) return { state: s }; // a redelivery
+  // A late answer to a check that is closed already (the request finished meanwhile): nothing new in it.
+  if (!isRunning(m) && m.request_id && CHECK_ID.test(m.request_id) && m.request_id !== c?.check?.queryId) return { state: s };
   const mine = !!c && (m.request_id === c.requestId || m.request_id === c.stopRequestId || (!!m.session_id && m.session_id === c.sessionId));
-  const line = `${s.driverId} ${text}`;
-  const ended = isEnd(m) && m.session_id ? [...s.ended, m.session_id].slice(-ENDED_MAX) : s.ended;
-  if (!mine || !c) return { state: { ...s, ended }, line };
+  const line = `${id} ${text}`;
+  const ended = isEnd(m) ? endedWith(m.session_id) : s.ended;
+  if (!mine || !c) {
+    // A request we gave up on was accepted after all: nobody would follow that supply, so stop it.
+    if (isRunning(m) && m.request_id && s.abandoned.includes(m.request_id)) {
+      return { state: { ...s, ended }, line: `${line} (for a cancelled request: STOP)`, send: [{ action: 'STOP', request_id: `${m.request_id}-late-stop`, ...(m.cp_id ? { cp_id: m.cp_id } : {}) }] };
+    }
+    return { state: { ...s, ended }, line };
+  }
 
   const cur: CurrentRequest = { ...c, lastHeardAt: now };
   switch (m.status) {
     case 'ACCEPTED':
     case 'IN_PROGRESS':
-      if (cur.phase === 'waiting') { cur.phase = 'charging'; cur.chargingSince = now; }
+      // Accepted although we had cancelled (central had it before the CANCEL): ours to follow.
+      if (cur.phase === 'waiting' || cur.cancelled) return { state: { ...s, current: adopt(cur, m, now) }, line };
       cur.sessionId ??= m.session_id;
       return { state: { ...s, current: cur }, line };
-    case 'REJECTED':
-      // A refused STOP does not end the session; a refused REQUEST ends the request.
-      if (c.phase !== 'waiting') return { state: { ...s, current: cur }, line };
+    case 'REJECTED': {
+      const stopRefused = c.phase !== 'waiting';
+      if (stopRefused || m.reason === 'driver already charging') {
+        // A refused STOP (the session may have ended unseen) or "already charging" (a session of ours runs
+        // that we do not follow): ask central where things stand, and own what it names.
+        const { cur: checked, out } = withCheck({ ...cur, ...(stopRefused ? {} : { cancelled: true }) }, now);
+        const totals = stopRefused ? s.totals : { ...s.totals, rejected: s.totals.rejected + 1 };
+        return { state: { ...s, current: checked, totals }, line, send: [out] };
+      }
       return { state: { ...s, current: undefined, totals: { ...s.totals, rejected: s.totals.rejected + 1 } }, line, finished: 'rejected' };
+    }
     case 'COMPLETED':
     case 'INTERRUPTED': {
-      const t = s.totals;
-      const done = m.status === 'COMPLETED' ? 'completed' : 'interrupted';
-      return {
-        state: {
-          ...s, current: undefined, ended,
-          totals: {
-            ...t, sessions: t.sessions + 1,
-            completed: t.completed + (done === 'completed' ? 1 : 0), interrupted: t.interrupted + (done === 'interrupted' ? 1 : 0),
-            kwh: t.kwh + (m.ticket?.kwh ?? m.kwh ?? 0), eur: t.eur + (m.ticket?.eur ?? m.eur ?? 0),
-          },
-        },
-        line, finished: done,
-      };
+      const { totals, done } = endTotals(s.totals, m);
+      return { state: { ...s, current: undefined, ended, totals }, line, finished: done };
     }
   }
 }
 
-/** Time passed: answers that never came, and the charge-time limit. */
+/** Central answered our QUERY about the current request or session. */
+function onCheckAnswer(s: TrackerState, c: CurrentRequest, m: DriverUpdateMsg, now: number, text: string): Step {
+  const id = s.driverId;
+  if (isRunning(m) && m.session_id) {
+    const same = m.session_id === c.sessionId;
+    return { state: { ...s, current: adopt(c, m, now) }, line: `${id} ${text}${same ? '' : ` (session ${m.session_id} is ours: following it)`}` };
+  }
+  if (isEnd(m) && m.session_id && !s.ended.includes(m.session_id)) {
+    // A session of ours ended while we did not hear: its ticket, once.
+    const { totals, done } = endTotals(s.totals, m);
+    return { state: { ...s, current: undefined, ended: [...s.ended, m.session_id].slice(-ENDED_MAX), totals }, line: `${id} ${text}`, finished: done };
+  }
+  // Nothing of ours runs: the request never became a session (or the session is gone). Move on.
+  const what = c.sessionId ? `session ${c.sessionId} is not running` : 'no session started';
+  return {
+    state: { ...s, current: undefined, abandoned: [...s.abandoned, c.requestId].slice(-ABANDONED_MAX) },
+    line: `${id} ${c.cpId} ${what}, moving on`, finished: 'timeout',
+  };
+}
+
+/** Time passed: answers that never came, silences, and the charge-time limit. */
 export function onTick(s: TrackerState, now: number, lim: Limits): Step {
-  if (s.query && now - s.query.sentAt >= lim.requestTimeoutMs) {
-    return { state: { ...s, query: undefined }, line: `${s.driverId} last session: no answer to QUERY within ${lim.requestTimeoutMs} ms` };
+  const id = s.driverId;
+  const ms = lim.requestTimeoutMs;
+  if (s.query && now - s.query.sentAt >= ms) {
+    return { state: { ...s, query: undefined }, line: `${id} last session: no answer to QUERY within ${ms} ms` };
   }
   const c = s.current;
   if (!c) return { state: s };
-  const timedOut = (line: string): Step => ({
-    state: { ...s, current: undefined, totals: { ...s.totals, timedOut: s.totals.timedOut + 1 } }, line, finished: 'timeout',
-  });
-  if (c.phase === 'waiting' && now - c.sentAt >= lim.requestTimeoutMs) {
-    return timedOut(`${s.driverId} ${c.cpId} TIMEOUT no answer within ${lim.requestTimeoutMs} ms, moving on`);
+  if (c.check && now - c.check.sentAt >= ms) {
+    // Central is away (crashed, the bus is down): keep asking, say so once. We never walk away from a session that may run.
+    const { cur, out } = withCheck(c, now);
+    return { state: { ...s, current: cur }, send: [out], ...(c.check.attempts === 1 ? { line: `${id} ${c.cpId} no answer from central within ${ms} ms, asking again until it answers` } : {}) };
   }
-  if (c.phase !== 'waiting' && now - c.lastHeardAt >= lim.requestTimeoutMs) {
-    return timedOut(`${s.driverId} ${c.cpId} TIMEOUT no update for ${lim.requestTimeoutMs} ms, moving on`);
+  if (c.phase === 'waiting' && !c.cancelled && now >= Math.min(c.expiresAt, c.sentAt + ms)) {
+    // Give up on the request (central never starts it after expires_at, and CANCEL withdraws it), then ask what became of it.
+    const { cur, out } = withCheck({ ...c, cancelled: true }, now);
+    return {
+      state: { ...s, current: cur, totals: { ...s.totals, timedOut: s.totals.timedOut + 1 } },
+      line: `${id} ${c.cpId} TIMEOUT no answer within ${ms} ms, cancelling`,
+      send: [{ action: 'CANCEL', request_id: `${c.requestId}-cancel`, cancels: c.requestId, cp_id: c.cpId }, out],
+    };
+  }
+  if (c.phase === 'stopping' && c.stopSentAt !== undefined && now - c.stopSentAt >= ms) {
+    // The STOP (or the end it caused) was lost: send it again.
+    return { state: s, sendStop: true, ...((c.stops ?? 1) === 1 ? { line: `${id} ${c.cpId} no end within ${ms} ms of STOP, sending STOP again` } : {}) };
   }
   if (c.phase === 'charging' && lim.maxChargeMs !== undefined && c.chargingSince !== undefined && now - c.chargingSince >= lim.maxChargeMs) {
-    return { state: s, sendStop: true, line: `${s.driverId} ${c.cpId} STOP after ${Math.round(lim.maxChargeMs / 1000)} s of charging` };
+    return { state: s, sendStop: true, line: `${id} ${c.cpId} STOP after ${Math.round(lim.maxChargeMs / 1000)} s of charging` };
+  }
+  if (c.phase !== 'waiting' && !c.check && now - c.lastHeardAt >= ms) {
+    const { cur, out } = withCheck(c, now);
+    return { state: { ...s, current: cur }, line: `${id} ${c.cpId} no update for ${ms} ms, asking central`, send: [out] };
   }
   return { state: s };
 }

@@ -2,7 +2,7 @@ import type { HwProfile } from '../hw-profiles/profile.js';
 import type { Logger } from '../lib/log.js';
 import { createEngine, type Engine } from './engine.js';
 import { createHal } from './hal/create.js';
-import { startHealthServer, type HealthServer } from './health-server.js';
+import { startHealthServer, type HealthControl, type HealthServer } from './health-server.js';
 import { createMqttLink, type MqttLink } from './mqtt-link.js';
 import { createOcppLink, type OcppLink } from './ocpp/ocpp-link.js';
 import { FW_VERSION } from './engine.js';
@@ -24,6 +24,8 @@ export interface CpNodeOptions {
   speed?: number;
   tickMs?: number;
   log: Logger;
+  /** Who may send FAULT/REPAIR to the health port (default loopback only). */
+  healthControl?: HealthControl;
 }
 
 export interface CpNode {
@@ -39,7 +41,7 @@ export interface CpNode {
 /** One complete charging point: HAL + engine loop + MQTT link + health port. Safe to run many per process. */
 export async function startCpNode(o: CpNodeOptions): Promise<CpNode> {
   const hal = await createHal(o.profile, { speed: o.speed, log: o.log });
-  const health = await startHealthServer({ host: o.healthHost, port: o.healthPort, log: o.log, cpId: o.cpId }, {
+  const health = await startHealthServer({ host: o.healthHost, port: o.healthPort, log: o.log, cpId: o.cpId, control: o.healthControl }, {
     health: () => engine.health(),
     snapshot: () => ({ ...engine.snapshot(), health_requests: health.counters, bad_commands: link?.counters.badCommands ?? 0 }),
     injectFault: (k) => engine.injectFault(k),
@@ -50,7 +52,7 @@ export async function startCpNode(o: CpNodeOptions): Promise<CpNode> {
   const engine: Engine = createEngine({
     cpId: o.cpId, profile: o.profile, hal, log: o.log, tickMs: o.tickMs,
     healthPort: health.port, healthHost: o.announceHost,
-    link: { publish: (t, p, opts) => link?.publish(t, p, opts) },
+    link: { send: (msg) => link?.send(msg) },
   });
   try {
     await engine.start();

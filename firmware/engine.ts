@@ -1,22 +1,19 @@
 import { VERSION } from '../lib/paths.js';
 import { randomUUID } from 'node:crypto';
 import {
-  PROTOCOL_VERSION, mqttTopics, encode, FAULT_KINDS,
-  type CentralCommandMsg, type CommandAckMsg, type CpAnnounceMsg, type CpState, type CpStatusMsg, type CpTelemetryMsg,
-  type FaultKind, type SessionEndMsg,
+  FAULT_KINDS, cpStatus,
+  type CentralCommandMsg, type CommandAckMsg, type CpState, type CpStatusMsg, type FaultKind, type SessionEndMsg,
 } from '../protocol/index.js';
-import { summarize, type HwProfile } from '../hw-profiles/profile.js';
+import type { HwProfile } from '../hw-profiles/profile.js';
 import type { Logger } from '../lib/log.js';
 import type { Hal, HalInputs } from './hal/types.js';
 import { initialContext, step, type CpContext, type CpEvent, type Effect } from './state-machine.js';
+import type { LinkPort } from './link.js';
+import { ackMsg, announceMsg, round, sessionEndMsg, telemetryMsg } from './engine-messages.js';
 
 export const FW_VERSION = VERSION;
 
-
-/** The engine's way out to the gateway (an MQTT client in production, an in-memory port in tests). */
-export interface LinkPort {
-  publish(topic: string, payload: Buffer, opts: { qos: 0 | 1; retain?: boolean }): void;
-}
+export type { LinkPort } from './link.js';
 
 export interface Clock { now(): number }
 export const systemClock: Clock = { now: () => Date.now() };
@@ -94,24 +91,12 @@ export function createEngine(o: EngineOptions): Engine {
   let statusDirty = false;
   let powerLimitKw: number | undefined;
 
-  const publish = (topic: string, msg: unknown, qos: 0 | 1, retain = false) => link.publish(topic, encode(msg), { qos, retain });
-  const round = (n: number, d: number) => Math.round(n * 10 ** d) / 10 ** d;
   const sessionKwh = () => Math.max(0, (inputs?.meterKwh ?? sessionMeterStart) - sessionMeterStart);
 
   function statusMsg(reason?: string): CpStatusMsg {
-    return {
-      v: PROTOCOL_VERSION, type: 'status', cp_id: cpId, state: ctx.state, faults: [...ctx.faults],
-      ...(reason ? { reason } : {}), ...(ctx.session ? { session_id: ctx.session.session_id } : {}),
-      source: 'engine', seq: ++seq, ts: clock.now(),
-    };
+    return cpStatus({ cpId, state: ctx.state, faults: ctx.faults, reason, sessionId: ctx.session?.session_id, seq: ++seq, ts: clock.now() });
   }
-  function announce() {
-    const msg: CpAnnounceMsg = {
-      v: PROTOCOL_VERSION, type: 'announce', cp_id: cpId, profile: summarize(profile), fw_version: FW_VERSION, boot_id: bootId, ts: clock.now(),
-      ...(o.healthPort !== undefined ? { health_port: o.healthPort } : {}), ...(o.healthHost ? { health_host: o.healthHost } : {}),
-    };
-    publish(mqttTopics.announce(cpId), msg, 1);
-  }
+  const announce = () => link.send(announceMsg({ cpId, profile, fwVersion: FW_VERSION, bootId, healthPort: o.healthPort, healthHost: o.healthHost, now: clock.now() }));
 
   /** Steps the machine and carries out the effects; returns the rejection reason, if any. */
   function apply(ev: CpEvent, now: number): string | undefined {
@@ -140,15 +125,10 @@ export function createEngine(o: EngineOptions): Engine {
         lastTelemetryAt = e.session.started_at; // first telemetry one period in, with the relay closed
         break;
       case 'session_end': {
-        const kwh = round(sessionKwh(), 6);
-        const msg: SessionEndMsg = {
-          v: PROTOCOL_VERSION, type: 'session_end', cp_id: cpId, session_id: e.session.session_id,
-          ...(e.session.driver_id ? { driver_id: e.session.driver_id } : {}),
-          kwh, eur: round(kwh * price, 4), price_eur_kwh: price, started_at: e.session.started_at, ended_at: e.at, reason: e.reason, ts: clock.now(),
-        };
+        const msg = sessionEndMsg({ cpId, session: e.session, kwh: sessionKwh(), price, reason: e.reason, endedAt: e.at, now: clock.now() });
         hal.sessionEnded();
         log.info({ cp_id: cpId, session_id: msg.session_id, kwh: msg.kwh, eur: msg.eur, reason: msg.reason }, 'session ended');
-        if (ctx.linkUp) publish(mqttTopics.session(cpId), msg, 1);
+        if (ctx.linkUp) link.send(msg);
         else outbox.push(msg);
         break;
       }
@@ -160,7 +140,7 @@ export function createEngine(o: EngineOptions): Engine {
     if (seen) {
       counters.duplicates++;
       log.info({ cp_id: cpId, command_id: msg.command_id }, 'repeated command: same ack again, no action');
-      publish(mqttTopics.ack(cpId), seen, 1);
+      link.send(seen);
       return;
     }
     counters.commands++;
@@ -169,7 +149,7 @@ export function createEngine(o: EngineOptions): Engine {
     else {
       switch (msg.command) {
         case 'START_SUPPLY':
-          reason = msg.session_id ? apply({ type: 'START_SUPPLY', session_id: msg.session_id, driver_id: msg.driver_id }, now) : 'START_SUPPLY needs a session_id';
+          reason = msg.session_id ? apply({ type: 'START_SUPPLY', session_id: msg.session_id, driver_id: msg.driver_id, expires_at: msg.expires_at }, now) : 'START_SUPPLY needs a session_id';
           break;
         case 'STOP_SUPPLY':
           if (msg.session_id && ctx.session && msg.session_id !== ctx.session.session_id) reason = `session ${msg.session_id} is not the active session`;
@@ -181,13 +161,10 @@ export function createEngine(o: EngineOptions): Engine {
       }
     }
     if (reason) counters.rejected++;
-    const ack: CommandAckMsg = {
-      v: PROTOCOL_VERSION, type: 'ack', cp_id: cpId, command_id: msg.command_id, command: msg.command, ok: !reason,
-      ...(reason ? { reason } : {}), state: ctx.state, ts: clock.now(),
-    };
+    const ack = ackMsg({ cpId, cmd: msg, reason, state: ctx.state, now: clock.now() });
     acks.set(msg.command_id, ack);
     if (acks.size > ACK_MEMORY) acks.delete(acks.keys().next().value!);
-    publish(mqttTopics.ack(cpId), ack, 1);
+    link.send(ack);
   }
 
   function onLink(up: boolean, now: number) {
@@ -195,7 +172,7 @@ export function createEngine(o: EngineOptions): Engine {
       apply({ type: 'CONNECT' }, now);
       announce();
       statusDirty = true; // re-published after every reconnect, even without a state change
-      for (const m of outbox.splice(0)) publish(mqttTopics.session(cpId), m, 1);
+      for (const m of outbox.splice(0)) link.send(m);
     } else {
       apply({ type: 'DISCONNECT' }, now);
     }
@@ -215,17 +192,11 @@ export function createEngine(o: EngineOptions): Engine {
     }
     if (statusDirty && ctx.linkUp) {
       statusDirty = false;
-      publish(mqttTopics.status(cpId), statusMsg(), 1, true);
+      link.send(statusMsg());
     }
     if (ctx.state === 'SUPPLYING' && ctx.linkUp && ctx.session && now - lastTelemetryAt >= telemetryMs) {
       lastTelemetryAt = now;
-      const kwh = round(sessionKwh(), 6);
-      const t: CpTelemetryMsg = {
-        v: PROTOCOL_VERSION, type: 'telemetry', cp_id: cpId, session_id: ctx.session.session_id,
-        kw: round(inputs.powerKw, 3), kwh, eur: round(kwh * price, 4), ...(inputs.soc !== undefined ? { soc: round(inputs.soc, 4) } : {}),
-        seq: ++seq, ts: clock.now(),
-      };
-      publish(mqttTopics.telemetry(cpId), t, 0);
+      link.send(telemetryMsg({ cpId, sessionId: ctx.session.session_id, kw: inputs.powerKw, kwh: sessionKwh(), price, soc: inputs.soc, seq: ++seq, now: clock.now() }));
     }
     lastTickAt = now; // only a pass that completed counts as alive
   }
@@ -261,7 +232,7 @@ export function createEngine(o: EngineOptions): Engine {
       if (ctx.session) effect({ type: 'session_end', session: ctx.session, reason: 'disconnected', at: now });
       if (ctx.state !== 'DISCONNECTED') log.info({ cp_id: cpId }, `${cpId}: ${ctx.state} + SHUTDOWN -> DISCONNECTED`);
       ctx = { ...ctx, state: 'DISCONNECTED', session: undefined };
-      if (ctx.linkUp) publish(mqttTopics.status(cpId), statusMsg('shutdown'), 1, true);
+      if (ctx.linkUp) link.send(statusMsg('shutdown'));
       stopped = true;
       await hal.close();
     },

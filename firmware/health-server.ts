@@ -10,19 +10,39 @@ export interface HealthTarget {
   repair(kind?: FaultKind): void;
 }
 
-export interface HealthServerOptions { host?: string; port: number; log: Logger; cpId: string; maxConnections?: number; idleMs?: number }
+/**
+ * Who may send FAULT/REPAIR: `loopback` (default) = only peers on this machine; `any` = anyone who
+ * reaches the port (a lab that injects faults from another host); PING and STATUS are for everyone.
+ */
+export type HealthControl = 'loopback' | 'any';
+
+export interface HealthServerOptions {
+  host?: string; port: number; log: Logger; cpId: string;
+  /** Connections held at once (default 256). When full, the longest-idle one makes room for a new one. */
+  maxConnections?: number;
+  /** Connections held from one address (default 16): one host cannot take the port's slots. */
+  maxPerAddress?: number;
+  /** A connection that sends no request for this long is closed (default 30 s; a monitor polls every second). */
+  idleMs?: number;
+  control?: HealthControl;
+  /** Which peers count as this machine (default: 127.0.0.0/8 and ::1). A seam for tests. */
+  isLocal?: (addr: string) => boolean;
+}
 export interface HealthServer {
   readonly port: number;
-  readonly counters: { requests: number; errors: number; oversize: number };
+  readonly counters: { requests: number; errors: number; oversize: number; refused: number; evicted: number; control_refused: number };
   close(): Promise<void>;
 }
 
 const isFaultKind = (k: string): k is FaultKind => (FAULT_KINDS as readonly string[]).includes(k);
 
 /** Answers one request line (already split, without the newline). Pure apart from the target's side effects. */
-export function answerHealthLine(line: string, t: HealthTarget): { reply: string; error: boolean } {
+export function answerHealthLine(line: string, t: HealthTarget, ctx: { control: boolean } = { control: true }): { reply: string; error: boolean; controlRefused?: boolean } {
   const req = parseHealthRequest(line);
   if ('error' in req) return { reply: `ERR ${req.error}`, error: true };
+  if ((req.verb === 'FAULT' || req.verb === 'REPAIR') && !ctx.control) {
+    return { reply: `ERR ${req.verb} is accepted only from this machine (CP_ENGINE_HEALTH_CONTROL=any opens it)`, error: true, controlRefused: true };
+  }
   switch (req.verb) {
     case 'PING': {
       const h = t.health();
@@ -49,9 +69,16 @@ export function answerHealthLine(line: string, t: HealthTarget): { reply: string
  * than HEALTH_MAX_LINE gets `ERR line too long` and the connection is closed; bad lines get
  * `ERR <reason>`; both are counted and the port keeps serving everyone else.
  */
+export const isLoopback = (addr: string) => addr === '::1' || /^(::ffff:)?127\./.test(addr);
+
 export function startHealthServer(o: HealthServerOptions, target: HealthTarget): Promise<HealthServer> {
-  const counters = { requests: 0, errors: 0, oversize: 0 };
-  const sockets = new Set<net.Socket>();
+  const counters = { requests: 0, errors: 0, oversize: 0, refused: 0, evicted: 0, control_refused: 0 };
+  const max = o.maxConnections ?? 256;
+  const maxPerAddress = o.maxPerAddress ?? 16;
+  const isLocal = o.isLocal ?? isLoopback;
+  /** Open connections with the time of their last request (or connect), in insertion order. */
+  const sockets = new Map<net.Socket, number>();
+  const perAddr = new Map<string, number>();
   let warned = 0;
   const warn = (msg: string, extra: Record<string, unknown>) => {
     // Garbage can arrive in floods: log the first ones, then every 100th.
@@ -59,10 +86,32 @@ export function startHealthServer(o: HealthServerOptions, target: HealthTarget):
   };
 
   const server = net.createServer((sock) => {
-    sockets.add(sock);
-    sock.setTimeout(o.idleMs ?? 120_000, () => sock.destroy());
+    const addr = sock.remoteAddress ?? 'unknown';
     sock.on('error', () => undefined); // peers vanish; nothing to do
-    sock.on('close', () => sockets.delete(sock));
+    if ((perAddr.get(addr) ?? 0) >= maxPerAddress) {
+      counters.refused++;
+      warn('health port: too many connections from one address, refused', { addr, max_per_address: maxPerAddress });
+      sock.destroy();
+      return;
+    }
+    if (sockets.size >= max) {
+      // Full: the longest-idle connection makes room, so a flood of idle sockets cannot lock out a
+      // monitor that polls every second (its connection is never the idlest).
+      let idlest: net.Socket | undefined; let at = Infinity;
+      for (const [s, t] of sockets) if (t < at) { at = t; idlest = s; }
+      counters.evicted++;
+      warn('health port full: longest-idle connection closed to make room', { max_connections: max });
+      idlest?.destroy();
+      if (idlest) forget(idlest);
+    }
+    const control = o.control === 'any' || isLocal(addr);
+    sockets.set(sock, Date.now());
+    perAddr.set(addr, (perAddr.get(addr) ?? 0) + 1);
+    let counted = true;
+    function forgetThis() { if (counted) { counted = false; forget(sock, addr); } }
+    closers.set(sock, forgetThis);
+    sock.setTimeout(o.idleMs ?? 30_000, () => sock.destroy());
+    sock.on('close', forgetThis);
     let buf: Buffer = Buffer.alloc(0);
     let ended = false;
     sock.on('data', (chunk: Buffer) => {
@@ -76,8 +125,10 @@ export function startHealthServer(o: HealthServerOptions, target: HealthTarget):
         const line = raw.toString('latin1').replace(/\r$/, '');
         if (!line.trim()) continue;
         counters.requests++;
-        const { reply, error } = answerHealthLine(line, target);
-        if (error) { counters.errors++; warn('bad health request', { reply }); }
+        if (sockets.has(sock)) sockets.set(sock, Date.now());
+        const { reply, error, controlRefused } = answerHealthLine(line, target, { control });
+        if (controlRefused) { counters.control_refused++; warn('FAULT/REPAIR from another host refused', { addr }); }
+        else if (error) { counters.errors++; warn('bad health request', { reply }); }
         if (!sock.destroyed) sock.write(`${reply}\n`);
       }
       if (buf.length > HEALTH_MAX_LINE) tooLong();
@@ -91,7 +142,16 @@ export function startHealthServer(o: HealthServerOptions, target: HealthTarget):
       sock.end(`ERR line too long (max ${HEALTH_MAX_LINE} bytes)\n`);
     }
   });
-  server.maxConnections = o.maxConnections ?? 256;
+  const closers = new Map<net.Socket, () => void>();
+  function forget(s: net.Socket, addr?: string) {
+    const c = closers.get(s);
+    if (addr === undefined && c) return c();
+    closers.delete(s);
+    sockets.delete(s);
+    if (addr !== undefined) { const n = (perAddr.get(addr) ?? 1) - 1; if (n > 0) perAddr.set(addr, n); else perAddr.delete(addr); }
+  }
+  // A hard ceiling on descriptors (eviction keeps `max`; this only guards against a burst between accepts).
+  server.maxConnections = max * 2;
 
   return new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -103,7 +163,7 @@ export function startHealthServer(o: HealthServerOptions, target: HealthTarget):
         port,
         counters,
         close: () => new Promise<void>((r) => {
-          for (const s of sockets) s.destroy();
+          for (const s of sockets.keys()) s.destroy();
           server.close(() => r());
         }),
       });

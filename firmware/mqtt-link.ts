@@ -1,8 +1,8 @@
 import mqtt, { type MqttClient } from 'mqtt';
-import { CentralCommandMsg, PROTOCOL_VERSION, decode, encode, mqttTopics, type CpStatusMsg } from '../protocol/index.js';
+import { CentralCommandMsg, cpStatus, decode, encode, mqttRouteOf, mqttTopics } from '../protocol/index.js';
 import { backoffDelay } from '../lib/backoff.js';
 import { errText, type Logger } from '../lib/log.js';
-import type { LinkPort } from './engine.js';
+import type { LinkPort } from './link.js';
 
 export interface MqttLinkOptions {
   url: string;
@@ -14,8 +14,6 @@ export interface MqttLinkOptions {
   onDown(): void;
   onCommand(msg: CentralCommandMsg): void;
   onBadCommand?(detail: string): void;
-  /** Sequence number for the last will; called on each connect. */
-  willSeq?: () => number;
 }
 
 export interface MqttLink extends LinkPort {
@@ -38,10 +36,9 @@ export function createMqttLink(o: MqttLinkOptions): MqttLink {
   let up = false;
   let closing = false;
 
-  const will = (): CpStatusMsg => ({
-    v: PROTOCOL_VERSION, type: 'status', cp_id: cpId, state: 'DISCONNECTED', faults: [], reason: 'connection lost',
-    source: 'last_will', seq: o.willSeq?.() ?? Date.now(), ts: Date.now(),
-  });
+  // Built by the same builder as the engine's statuses; the seq is the time, so it grows across reconnects.
+  const will = () => cpStatus({ cpId, state: 'DISCONNECTED', reason: 'connection lost', source: 'last_will', seq: Date.now(), ts: Date.now() });
+  const willRoute = mqttRouteOf(cpId, { type: 'status' });
 
   const client: MqttClient = mqtt.connect(o.url, {
     clientId: cpId,
@@ -52,7 +49,7 @@ export function createMqttLink(o: MqttLinkOptions): MqttLink {
     reconnectPeriod: backoffDelay(0, 500, 10_000),
     connectTimeout: 10_000,
     resubscribe: false,
-    will: { topic: mqttTopics.status(cpId), payload: encode(will()), qos: 1, retain: true },
+    will: { topic: willRoute.topic, payload: encode(will()), qos: willRoute.qos, retain: willRoute.retain },
   });
 
   const outage = (why: string) => {
@@ -103,9 +100,10 @@ export function createMqttLink(o: MqttLinkOptions): MqttLink {
   return {
     get connected() { return up; },
     counters,
-    publish(topic, payload, opts) {
-      client.publish(topic, payload, { qos: opts.qos, retain: opts.retain ?? false }, (err) => {
-        if (err && !closing && opts.qos > 0) log.warn({ cp_id: cpId, topic, err: errText(err) }, 'publish failed');
+    send(msg) {
+      const { topic, qos, retain } = mqttRouteOf(cpId, msg);
+      client.publish(topic, encode(msg), { qos, retain }, (err) => {
+        if (err && !closing && qos > 0) log.warn({ cp_id: cpId, topic, err: errText(err) }, 'publish failed');
       });
     },
     async close() {

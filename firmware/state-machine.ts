@@ -12,7 +12,8 @@ import type { CpState, FaultKind, SessionEndReason } from '../protocol/index.js'
 export type CpEvent =
   | { type: 'CONNECT' }
   | { type: 'DISCONNECT' }
-  | { type: 'START_SUPPLY'; session_id: string; driver_id?: string }
+  /** `expires_at` (epoch ms): central's deadline for the START; a START that arrives later is refused (its driver gave up). */
+  | { type: 'START_SUPPLY'; session_id: string; driver_id?: string; expires_at?: number }
   | { type: 'STOP_SUPPLY'; reason?: 'driver_stop' | 'central_stop' }
   | { type: 'STOP_CP' }
   | { type: 'RESUME_CP' }
@@ -83,6 +84,9 @@ export function step(ctx: CpContext, ev: CpEvent, now: number): StepResult {
       return result(ctx, unlinked);
     }
     case 'START_SUPPLY': {
+      // A late START (held up by a dead gateway, a paused bus, a crashed central) must never start a
+      // supply nobody follows: refused before anything else, whatever the state.
+      if (ev.expires_at !== undefined && now > ev.expires_at) return reject(ctx, `START expired ${now - ev.expires_at} ms ago`);
       if (s === 'SUPPLYING') return reject(ctx, `already SUPPLYING session ${ctx.session?.session_id ?? '?'}`);
       if (s !== 'ACTIVATED') return reject(ctx, `CP is ${s}`);
       const session: ActiveSession = { session_id: ev.session_id, started_at: now, ...(ev.driver_id ? { driver_id: ev.driver_id } : {}) };

@@ -11,8 +11,12 @@
  */
 export interface Pending {
   topic: string; key: string; value: Buffer; droppable: boolean;
-  /** Called once the bus took it (a sender that must hear of delivery, e.g. an OCPP CALLRESULT waits for it). */
-  done?: () => void;
+  /** Status, ack, session_end: someone waits for it to be on the bus. */
+  critical?: boolean;
+  /** Called once the bus has it (the sink acknowledges the CP then). */
+  onBus?: () => void;
+  /** Its number in the spool on disk, if it was spooled. */
+  spooled?: number;
 }
 
 interface Entry extends Pending { n: number }

@@ -16,6 +16,8 @@ export interface ForwarderOptions {
   batchMax?: number;
   /** A send unanswered this long counts as an outage (a hung broker never refuses, it just stops answering). */
   stallMs?: number;
+  /** Fields the outage line carries so it names where Kafka is (bootstrap, advertised-address problem). */
+  where?(): Record<string, unknown>;
 }
 
 export interface Forwarder {
@@ -45,7 +47,7 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
     down = true;
     outageStart = Date.now();
     o.onOutage?.(true);
-    o.log.warn({ reason, buffered: o.buffer.size }, 'kafka unavailable, buffering');
+    o.log.warn({ reason, buffered: o.buffer.size, ...o.where?.() }, 'kafka unavailable, buffering');
   };
   const recovered = () => {
     if (!down) return;

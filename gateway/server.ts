@@ -1,20 +1,25 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import fs from 'node:fs';
+import os from 'node:os';
+import { randomUUID } from 'node:crypto';
 import Fastify from 'fastify';
 import { Aedes, type Client } from 'aedes';
 import type { Logger } from '../lib/log.js';
-import { errText } from '../lib/log.js';
 import {
-  BUS_SCHEMAS, CP_CHANNEL_TABLE, CpStatusTopicMsg, CpTelemetryMsg, CentralCommandMsg, EMBEDDED_BUS_PREFIX, BUS_TOPICS,
-  decode, embeddedBusTopic, encode, mqttTopics, parseCpTopic, type CpChannel, type BusTopic,
+  BUS_TOPICS, CP_CHANNEL_TABLE, ID_PATTERN, decode, CentralCommandMsg, parseCpTopic, parseEmbeddedBusTopic, mqttTopics, type CpChannel,
 } from '../protocol/index.js';
-import { mayPublish, maySubscribe, type Identity } from './acl.js';
-import { VerifiedSecrets, verifySecretAsync, type CredentialEntry } from '../registry/credentials.js';
-import { ForwardBuffer } from './forward-buffer.js';
-import { startForwarder } from './kafka-forwarder.js';
+import type { CredentialEntry } from '../registry/credentials.js';
+import { createEdge } from './edge.js';
+import type { EdgeLimits } from './limits.js';
+import { reachableUrls } from '../lib/addresses.js';
+import { connectionLost, gatewayBeat, routeCpMessage, routeCpPublish, type Rejected, type Routed } from './bridge.js';
+import { CommandRouter } from './commands.js';
+import { DurableSessions } from './sessions.js';
 import { createGatewayMetrics } from './metrics.js';
-import { KafkaBus } from '../bus/kafka.js';
+import type { BusSink, SinkCounters } from './sink.js';
+import { EmbeddedSink } from './sink-embedded.js';
+import { KafkaSink } from './sink-kafka.js';
 import type { BusConfig } from '../bus/types.js';
 import { applyHttpLimits, DEFAULT_HTTP_LIMITS, fastifyLimitOptions, type HttpLimits } from '../lib/http-limits.js';
 import { followCredentials } from '../registry/credentials-watch.js';
@@ -28,234 +33,301 @@ export interface GatewayOptions {
   tls?: { port: number; cert: string; key: string };
   /** null = dev mode: anyone is admitted, ACLs are off, payloads are still validated. */
   credentials: Map<string, CredentialEntry> | null;
+  /** Messages held on their way to the bus (Kafka away, or more offered than the bus takes); telemetry is shed beyond. */
   bufferMax: number;
   /** Set: bridge to Kafka. Unset: the embedded bus on this broker. */
   kafka?: BusConfig;
   /** A Kafka send unanswered this long counts as an outage (default 3000 ms). */
   kafkaStallMs?: number;
-  /** On close, how long to wait for Kafka to take what is buffered (default 2000 ms; the shutdown deadline is 5 s). */
+  /** On close, how long to wait for the bus to take what is buffered (default 2000 ms; the shutdown deadline is 5 s). */
   drainMs?: number;
-  /** Commands older than this (by their ts) are dropped, not sent to a CP (default 120000 ms). */
+  /** Commands without a deadline older than this (by their ts) are dropped, not sent to a CP (default 120000 ms). */
   commandMaxAgeMs?: number;
+  /** This gateway's id on the bus (heartbeat key, `gw` stamp, its own command consumer group). Default `gw-<hostname>`. */
+  gatewayId?: string;
+  /** Heartbeat period (default 1000 ms). */
+  beatMs?: number;
+  /** Kafka: the spool file for critical messages acknowledged but not yet on Kafka (unset: no spool, acks wait for Kafka). */
+  spoolFile?: string;
+  spoolMax?: number;
+  /** Embedded bus: where the persistent sessions' subscriptions are kept across restarts (unset: in memory only). */
+  sessionsFile?: string;
+  /** Edge limits (packet size, connections, rates, CONNECT timeout); defaults in gateway/limits.ts. */
+  limits?: Partial<EdgeLimits>;
   /** Limits of the /health + /metrics HTTP server (lib/http-limits.ts). */
   httpLimits?: HttpLimits;
   /** The file `credentials` came from: followed, so a registered identity is admitted and a revoked one disconnected at once. */
   credentialsFile?: string;
-  /** Set: also accept OCPP-J charge points (gateway/ocpp/), bridged through the same CP port. */
+  /** Set: also accept OCPP-J charge points (gateway/ocpp/), bridged through the same seam (`ingestCpMessage`, `attachCommands`). */
   ocpp?: OcppGatewayOptions;
 }
 
 export interface RunningGateway {
   mqttPort: number; httpPort: number; tlsPort?: number; ocppPort?: number; ocppTlsPort?: number;
+  gatewayId: string;
+  /**
+   * The seam for other CP protocols (an OCPP adapter): a CP message as an object, from a CP the
+   * adapter authenticated as `cpId`. Validated, checked and stamped exactly like an MQTT
+   * publish; resolves once the bus (or the spool) holds it, or with the reason it was refused.
+   */
+  ingestCpMessage(cpId: string, msg: unknown): Promise<{ ok: true } | Rejected>;
+  /** The other half of the seam: take the commands for `cpId` instead of MQTT. Returns the detach. */
+  attachCommands(cpId: string, deliver: (cmd: CentralCommandMsg) => void): () => void;
   close(): Promise<void>;
 }
 
-const CHANNEL_SCHEMA: Record<CpChannel, typeof CpStatusTopicMsg | typeof CpTelemetryMsg> = {
-  status: CpStatusTopicMsg, announce: CpStatusTopicMsg, ack: CpStatusTopicMsg, session: CpStatusTopicMsg, telemetry: CpTelemetryMsg,
-};
-const CHANNEL_TYPE: Record<CpChannel, string> = { status: 'status', announce: 'announce', ack: 'ack', session: 'session_end', telemetry: 'telemetry' };
+/** What the gateway uses of aedes beyond its typings: its emitter, its persistence and its client table. */
+interface AedesInternals {
+  mq: { on(topic: string, listener: (packet: unknown, done: () => void) => void): void };
+  persistence: { addSubscriptions(client: { id: string }, subs: Array<{ topic: string; qos: number }>): Promise<void> };
+  clients: Record<string, Client>;
+}
 
-/** The edge gateway: MQTT broker for CPs, per-CP auth and ACLs, validation, and the MQTT↔bus bridge. */
+const defaultGatewayId = () => {
+  const id = `gw-${os.hostname()}`.replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 64);
+  return ID_PATTERN.test(id) ? id : 'gw-1';
+};
+
+/** The edge gateway: MQTT broker for CPs, per-CP auth and ACLs, and the bridge (gateway/bridge.ts) to a bus sink. */
 export async function startGateway(o: GatewayOptions, log: Logger): Promise<RunningGateway> {
   const metrics = createGatewayMetrics();
-  const identities = new WeakMap<Client, Identity | 'dev'>();
+  const gatewayId = o.gatewayId ?? defaultGatewayId();
+  const bootId = randomUUID();
+  /** In dev mode a CP is recognised by the id it published under (counted in the heartbeat). */
+  const devCps = new WeakMap<Client, string>();
   const lastSeq = new Map<string, number>();
-  const verified = new VerifiedSecrets();
-  const commandMaxAgeMs = o.commandMaxAgeMs ?? 120_000;
-  const broker = await Aedes.createBroker({
-    authenticate: (client, username, password, done) => {
-      if (!o.credentials) { identities.set(client, 'dev'); return done(null, true); }
-      const entry = username ? o.credentials.get(username) : undefined;
-      const secret = password?.toString();
-      const refuse = () => {
-        metrics.authFailed.inc();
-        log.warn({ client: client.id, username }, 'authentication refused');
-        done(Object.assign(new Error('bad credentials'), { returnCode: 4 }) as never, false);
-      };
-      const admit = (e: CredentialEntry) => { identities.set(client, { id: e.id, role: e.role }); done(null, true); };
-      if (!entry || !secret || entry.revoked_at !== undefined) return refuse();
-      if (verified.has(entry, secret)) return admit(entry);
-      void verifySecretAsync(entry, secret).then((ok) => {
-        if (!ok) return refuse();
-        verified.add(entry, secret);
-        admit(entry);
-      });
-    },
-    authorizePublish: (client, packet, cb) => {
-      if (!client) return cb(null);
-      const who = identities.get(client);
-      if (who === 'dev') return cb(null);
-      if (!who || !mayPublish(who, packet.topic)) {
-        metrics.aclDenied.inc({ action: 'publish' });
-        log.warn({ client: client.id, id: who && who.id, topic: packet.topic }, 'publish refused by ACL');
-        return cb(new Error('not authorized'));
-      }
-      cb(null);
-    },
-    authorizeSubscribe: (client, sub, cb) => {
-      const who = identities.get(client);
-      if (who === 'dev' || (who && maySubscribe(who, sub.topic))) return cb(null, sub);
-      metrics.aclDenied.inc({ action: 'subscribe' });
-      log.warn({ client: client.id, id: who && who.id, topic: sub.topic }, 'subscribe refused by ACL');
-      cb(new Error('not authorized'));
-    },
-  });
+  /** CP id → clients subscribed to exactly its command topic. */
+  const cmdListeners = new Map<string, Set<Client>>();
+  let closing = false;
+  // Identity, ACLs and limits live at the edge (gateway/edge.ts, acl.ts, limits.ts).
+  const edge = createEdge({ credentials: o.credentials, log, metrics, limits: o.limits });
 
-  // Registry (registry/credentials-watch.ts): the credentials map follows the file; a revoked identity is disconnected now.
-  const live = new Set<Client>();
-  broker.on('client', (c) => live.add(c));
-  broker.on('clientDisconnect', (c) => live.delete(c));
+  const broker = await Aedes.createBroker({
+    // More messages in flight inside aedes before it queues (the queue is where its chain grows).
+    concurrency: 1000,
+    ...edge.hooks,
+    // The one hook for everything clients publish: the ACL, then the bridge. Its callback is
+    // what lets aedes send the PUBACK, so a critical CP message is acknowledged only once safe.
+    authorizePublish: (client, packet, cb) => edge.hooks.authorizePublish!(client, packet, (err) => {
+      if (err || !client) return cb(err ?? null);
+      const who = edge.identityOf(client);
+      const cp = parseCpTopic(packet.topic);
+      if (cp && cp.channel !== 'cmd') {
+        if (!who) devCps.set(client, cp.cpId);
+        return onCpPublish(packet.topic, packet.payload as Buffer, who?.id, cp.channel, cb);
+      }
+      if (sink.kind === 'embedded') onEmbeddedBusPublish(packet.topic, packet.payload as Buffer);
+      cb(null);
+    }),
+  });
+  const internals = broker as unknown as AedesInternals;
+  // Registry (registry/credentials-watch.ts): the credentials map follows the file in place; a revoked identity is disconnected now.
   const creds = o.credentials && o.credentialsFile ? followCredentials(o.credentialsFile, o.credentials, {
-    clients: () => live,
-    identityOf: (c) => { const w = identities.get(c); return w && w !== 'dev' ? w.id : undefined; },
+    clients: () => Object.values(internals.clients),
+    identityOf: (c) => edge.identityOf(c)?.id,
     onKick: (id, c) => { metrics.authFailed.inc(); log.warn({ id, client: c.id }, 'credentials revoked: client disconnected'); },
     onError: (err) => log.error({ err: err.message }, 'credentials file unreadable; keeping the last good one'),
   }) : undefined;
+  // Every message completes asynchronously inside aedes' emitter: its queue is then drained from
+  // a fresh stack each time, never as one synchronous chain as deep as the backlog.
+  internals.mq.on('#', (_packet: unknown, done: () => void) => { queueMicrotask(done); });
 
-  // --- bridge: CP → bus --------------------------------------------------------------------
-  const buffer = new ForwardBuffer(o.bufferMax);
-  const kafkaBus = o.kafka ? new KafkaBus(o.kafka, log.child({ part: 'kafka' })) : undefined;
-  let closing = false;
-  const forwarder = kafkaBus && startForwarder({
-    buffer, ready: kafkaBus.ready, log,
-    send: (batch) => kafkaBus.publishBatch(batch),
-    onDelivered: (batch) => {
-      for (const p of batch) { metrics.bridged.inc({ topic: p.topic }); p.done?.(); }
-      metrics.buffered.set(buffer.size);
-    },
-    onOutage: (down) => { metrics.kafkaUp.set(down ? 0 : 1); if (down) metrics.kafkaOutages.inc(); },
-    stallMs: o.kafkaStallMs,
-  });
+  // --- the bus sink: embedded or Kafka, behind one interface ------------------------------------
+  const counters: SinkCounters = {
+    bridged: (topic, n) => metrics.bridged.inc({ topic }, n),
+    shed: (n) => metrics.shed.inc(n),
+    buffered: (n) => metrics.buffered.set(n),
+    busUp: (up) => metrics.kafkaUp.set(up ? 1 : 0),
+    outage: () => metrics.kafkaOutages.inc(),
+  };
+  const sink: BusSink = o.kafka
+    ? new KafkaSink({ bus: o.kafka, group: `evcharging-gateway-${gatewayId}`, bufferMax: o.bufferMax, stallMs: o.kafkaStallMs, spoolFile: o.spoolFile, spoolMax: o.spoolMax }, counters, log)
+    : new EmbeddedSink(broker, counters, o.bufferMax);
 
-  const toBus = (topic: BusTopic, key: string, value: Buffer, done?: () => void) => {
-    if (!forwarder) {
-      broker.publish({ cmd: 'publish', topic: embeddedBusTopic(topic, key), payload: value, qos: 1, retain: false, dup: false }, () => done?.());
-      metrics.bridged.inc({ topic });
-      return;
-    }
-    const before = buffer.shed;
-    buffer.push({ topic, key, value, droppable: topic === BUS_TOPICS.cpTelemetry, ...(done ? { done } : {}) });
-    if (buffer.shed > before) metrics.shed.inc(buffer.shed - before);
-    metrics.buffered.set(buffer.size);
-    forwarder.notify();
+  // --- CP → bus -----------------------------------------------------------------------------------
+  function rejected(cpId: string, r: Rejected) {
+    metrics.rejected.inc({ reason: r.reason });
+    // Rate-limited per source: a CP flooding garbage must not flood the log (it is still counted).
+    edge.log.warn(`cp:${cpId}`, { cp: cpId, reason: r.reason, detail: r.detail.slice(0, 200) }, r.reason === 'spoofed' ? 'spoofed CP id rejected' : 'CP message rejected');
+  }
+
+  // Label lookups cost more than the increment on the hot path: one child per channel, bound once.
+  const receivedChildren = new Map<string, { inc(): void }>();
+  const receivedBy = (channel: string) => {
+    let c = receivedChildren.get(channel);
+    if (!c) receivedChildren.set(channel, c = metrics.received.labels(channel));
+    return c;
   };
 
-  broker.on('publish', (packet, client) => {
-    if (!client) {
-      // Broker-side publish: only the embedded command topic matters here (services publish through a client).
-      return;
-    }
-    const cp = parseCpTopic(packet.topic);
-    if (cp && cp.channel !== 'cmd') return void onCpMessage(cp.cpId, cp.channel, packet.payload as Buffer);
-    const parts = packet.topic.split('/');
-    if (!kafkaBus && parts[0] === EMBEDDED_BUS_PREFIX && parts[1] === BUS_TOPICS.centralCommands && parts[2]) {
-      onCommand(parts[2], packet.payload as Buffer);
-    }
-  });
+  /** Hands a routed CP message to the sink; `safe` once it may be acknowledged. */
+  function accept(r: Routed, safe: () => void) {
+    receivedBy(r.channel).inc();
+    seenCps.add(r.cpId);
+    if (r.msg.type === 'status') lastSeq.set(r.cpId, Math.max(lastSeq.get(r.cpId) ?? 0, r.msg.seq));
+    if (r.entry.critical) sink.push(r.entry, safe);
+    else { sink.push(r.entry); safe(); }
+  }
 
-  /** Validates and bridges one CP message; `done` hears when the bus has it (never, for a refused one: it returns false). */
-  function onCpMessage(cpId: string, channel: CpChannel, payload: Buffer, done?: () => void): boolean {
-    metrics.received.inc({ channel });
-    const r = decode(CHANNEL_SCHEMA[channel], payload);
+  function onCpPublish(topic: string, payload: Buffer, sender: string | undefined, channel: CpChannel, cb: (err: Error | null) => void) {
+    // Over the bound, telemetry is shed at the door, before it costs a parse: under overload the
+    // gateway spends its time on what it can forward (and on answering), not on what it drops.
+    if (!CP_CHANNEL_TABLE[channel].critical && sink.queued >= o.bufferMax) {
+      receivedBy(channel).inc();
+      metrics.shed.inc();
+      return cb(null);
+    }
+    const r = routeCpPublish(topic, payload, sender, gatewayId);
     if (!r.ok) {
-      metrics.rejected.inc({ reason: r.error });
-      log.warn({ cp: cpId, channel, error: r.error, detail: r.detail.slice(0, 200) }, 'CP message rejected');
-      return false;
+      receivedBy(channel).inc();
+      rejected(sender ?? parseCpTopic(topic)?.cpId ?? '?', r);
+      return cb(null); // consumed and counted; the connection stays
     }
-    const msg = r.value as { cp_id: string; type: string; seq?: number };
-    if (msg.cp_id !== cpId || msg.type !== CHANNEL_TYPE[channel]) {
-      metrics.rejected.inc({ reason: msg.cp_id !== cpId ? 'spoofed' : 'schema' });
-      log.warn({ cp: cpId, payload_cp: msg.cp_id, channel }, msg.cp_id !== cpId ? 'spoofed CP id rejected' : 'message type does not match topic');
-      return false;
-    }
-    if (typeof msg.seq === 'number' && msg.type === 'status') lastSeq.set(cpId, Math.max(lastSeq.get(cpId) ?? 0, msg.seq));
-    toBus(CP_CHANNEL_TABLE[channel].busTopic, cpId, encode(r.value), done);
-    return true;
+    accept(r, () => cb(null));
   }
 
-  // --- the seam for other CP front-ends (OCPP): a CP message as if it came over MQTT from its authenticated id, and its commands.
-  const commandSinks = new Map<string, (cmd: CentralCommandMsg) => void>();
-  const cpPort: CpPort = {
-    fromCp: (cpId, channel, msg) => new Promise<boolean>((resolve) => { if (!onCpMessage(cpId, channel, encode(msg), () => resolve(true))) resolve(false); }),
-    commandsFor(cpId, sink) {
-      commandSinks.set(cpId, sink);
-      return () => { if (commandSinks.get(cpId) === sink) commandSinks.delete(cpId); };
+  // --- bus → CP: commands ---------------------------------------------------------------------------
+  const commands = new CommandRouter({
+    maxAgeMs: o.commandMaxAgeMs ?? 120_000,
+    listening: (cpId) => (cmdListeners.get(cpId)?.size ?? 0) > 0,
+    publish: (d) => {
+      broker.publish({ cmd: 'publish', topic: d.topic, payload: d.payload, qos: 1, retain: false, dup: false }, () => undefined);
+      metrics.commands.inc();
     },
-  };
+    dropped: (reason, cpId, cmd, detail) => {
+      metrics.commandsDropped.inc({ reason });
+      if (reason === 'stale' || reason === 'spoofed' || reason === 'expired') metrics.rejected.inc({ reason });
+      // Every gateway reads every command on Kafka; one for a CP never seen here is not worth a line.
+      if (reason !== 'undeliverable' || seenCps.has(cpId)) log.warn({ cp: cpId, command_id: cmd.command_id, command: cmd.command, reason, detail }, `${reason} command dropped`);
+    },
+  });
+  const seenCps = new Set<string>();
+  sink.onCommand((key, cmd) => { commands.route(key, cmd, Date.now()); metrics.commandsHeld.set(commands.heldCount); });
 
-  function onCommand(cpId: string, payload: Buffer) {
+  // --- embedded bus: commands, and sessions that survive a restart ------------------------------------
+  function onEmbeddedBusPublish(topic: string, payload: Buffer) {
+    const t = parseEmbeddedBusTopic(topic);
+    if (!t || t.topic !== BUS_TOPICS.centralCommands) return;
     const r = decode(CentralCommandMsg, payload);
-    if (!r.ok || r.value.cp_id !== cpId) {
-      metrics.rejected.inc({ reason: r.ok ? 'spoofed' : r.error });
-      log.warn({ cp: cpId }, 'command rejected');
-      return;
-    }
-    const sink = commandSinks.get(cpId);
-    if (sink) { metrics.commands.inc(); return sink(r.value); }
-    broker.publish({ cmd: 'publish', topic: mqttTopics.command(cpId), payload: encode(r.value), qos: 1, retain: false, dup: false }, () => undefined);
-    metrics.commands.inc();
+    if (!r.ok) { metrics.rejected.inc({ reason: r.error }); log.warn({ cp: t.key, reason: r.error, detail: r.detail }, 'command rejected'); return; }
+    (sink as EmbeddedSink).command(t.key, r.value);
+    metrics.commandsHeld.set(commands.heldCount);
+  }
+  const sessions = sink.kind === 'embedded' && o.sessionsFile ? new DurableSessions(o.sessionsFile) : undefined;
+  if (sessions) {
+    for (const [id, subs] of sessions.saved()) await internals.persistence.addSubscriptions({ id }, subs);
+    if (sessions.size) log.info({ sessions: sessions.size }, 'embedded bus sessions restored: messages for their consumers are queued until they reconnect');
   }
 
-  // A CP that goes away (crash, network, clean disconnect) always yields DISCONNECTED on cp.status.
+  broker.on('subscribe', (subs, client) => {
+    if (!client) return;
+    for (const s of subs) {
+      const cp = parseCpTopic(s.topic);
+      if (cp?.channel === 'cmd') {
+        let set = cmdListeners.get(cp.cpId);
+        if (!set) cmdListeners.set(cp.cpId, set = new Set());
+        set.add(client);
+        seenCps.add(cp.cpId);
+        setImmediate(() => { commands.ready(cp.cpId, Date.now()); metrics.commandsHeld.set(commands.heldCount); });
+      }
+    }
+    if (sessions && !client.clean) sessions.subscribed(client.id, subs.map((s) => ({ topic: s.topic, qos: s.qos as 0 | 1 | 2 })));
+  });
+  const forgetListener = (client: Client, filters?: string[]) => {
+    for (const [cpId, set] of cmdListeners) {
+      if (filters && !filters.includes(mqttTopics.command(cpId))) continue;
+      if (set.delete(client) && !set.size) cmdListeners.delete(cpId);
+    }
+  };
+  broker.on('unsubscribe', (filters, client) => {
+    if (!client) return;
+    forgetListener(client, filters);
+    if (sessions && !client.clean) sessions.unsubscribed(client.id, filters);
+  });
+
+  let cpsConnected = 0;
+  broker.on('client', (client) => {
+    metrics.clients.inc();
+    if (client.clean) sessions?.cleared(client.id);
+    if (edge.identityOf(client)?.role === 'cp') cpsConnected++;
+  });
   broker.on('clientDisconnect', (client) => {
     metrics.clients.dec();
-    const who = identities.get(client);
-    const cpId = who === 'dev' || !who ? devCpId(client) : who.role === 'cp' ? who.id : undefined;
-    if (!cpId || closing) return;
+    forgetListener(client);
+    if (edge.identityOf(client)?.role === 'cp') cpsConnected--;
+  });
+  // A CP whose authoritative connection goes away (crash, network, clean disconnect) yields DISCONNECTED on cp.status;
+  // a replaced or stray connection closing does not (edge.ts).
+  edge.onCpGone((cpId) => {
+    if (closing) return;
     const seq = (lastSeq.get(cpId) ?? 0) + 1;
     lastSeq.set(cpId, seq);
-    const status = BUS_SCHEMAS['cp.status'].parse({ v: 1, type: 'status', cp_id: cpId, state: 'DISCONNECTED', source: 'gateway', reason: 'connection lost', seq, ts: Date.now() });
-    log.info({ cp: cpId }, 'CP disconnected');
-    toBus(BUS_TOPICS.cpStatus, cpId, encode(status));
+    edge.log.info(`cp:${cpId}`, { cp: cpId }, 'CP disconnected');
+    sink.push(connectionLost(cpId, seq, Date.now(), gatewayId), () => undefined);
   });
-  broker.on('client', () => metrics.clients.inc());
-  // In dev mode a CP is recognised by the id it published under (not a tool that sent it a command).
-  const devCps = new WeakMap<Client, string>();
-  broker.on('publish', (packet, client) => {
-    const cp = client && parseCpTopic(packet.topic);
-    if (client && cp && cp.channel !== 'cmd') devCps.set(client, cp.cpId);
+
+  // --- heartbeat and housekeeping ---------------------------------------------------------------------
+  const beatMs = o.beatMs ?? 1_000;
+  let beatSeq = 0;
+  const beat = () => {
+    // Dev mode has no roles: count the clients that published as a CP.
+    const now = Date.now();
+    const cps = o.credentials ? cpsConnected : Object.values(internals.clients).filter((c) => devCps.has(c)).length;
+    // Only while the bus takes messages: a beat queued behind an outage would arrive late and claim a liveness central could not see.
+    if (sink.up()) { sink.push(gatewayBeat({ gatewayId, bootId, intervalMs: beatMs, cps, seq: ++beatSeq, now })); metrics.beats.inc(); }
+    commands.sweep(now);
+    metrics.commandsHeld.set(commands.heldCount);
+    if (sink instanceof KafkaSink) metrics.spooled.set(sink.spool?.size ?? 0);
+  };
+  const beatTimer = setInterval(beat, beatMs);
+  beatTimer.unref();
+
+  await sink.start();
+  beat();
+
+  // --- the seam for other CP front-ends (OCPP): a CP message from its authenticated id, and its commands -----
+  const ingestCpMessage = (cpId: string, msg: unknown, channel?: CpChannel) => new Promise<{ ok: true } | Rejected>((resolve) => {
+    const r = routeCpMessage(cpId, msg, gatewayId, channel);
+    if (!r.ok) { rejected(cpId, r); return resolve(r); }
+    accept(r, () => resolve({ ok: true }));
   });
-  const devCpId = (client: Client) => devCps.get(client);
+  const attachCommands = (cpId: string, deliver: (cmd: CentralCommandMsg) => void) => {
+    seenCps.add(cpId);
+    const detach = commands.attach(cpId, deliver);
+    setImmediate(() => { commands.ready(cpId, Date.now()); metrics.commandsHeld.set(commands.heldCount); });
+    return detach;
+  };
+  const cpPort: CpPort = {
+    fromCp: async (cpId, channel, msg) => (await ingestCpMessage(cpId, msg, channel)).ok,
+    commandsFor: attachCommands,
+  };
 
-  if (kafkaBus) {
-    // From the beginning on the group's first start, so a command central sends before the group has joined is not lost;
-    // the age limit keeps that first read (and a long-stopped gateway) from replaying old commands to CPs.
-    let staleLogged = false;
-    kafkaBus.subscribe(BUS_TOPICS.centralCommands, (cmd, meta) => {
-      const age = Date.now() - cmd.ts;
-      if (age > commandMaxAgeMs) {
-        metrics.rejected.inc({ reason: 'stale' });
-        if (!staleLogged) log.warn({ cp: meta.key, command_id: cmd.command_id, age_ms: age, max_age_ms: commandMaxAgeMs }, 'stale command dropped (further ones are only counted)');
-        staleLogged = true;
-        return;
-      }
-      onCommand(meta.key, encode(cmd));
-    }, { group: 'evcharging-gateway', fromBeginning: true });
-    void kafkaBus.start().then(() => metrics.kafkaUp.set(forwarder?.down ? 0 : 1))
-      .catch((err) => { if (!closing) log.error({ err: errText(err) }, 'kafka bus failed to start'); });
-  }
-
-  // --- listeners -----------------------------------------------------------------------------
-  const mqttServer = net.createServer((s) => broker.handle(s));
+  // --- listeners -----------------------------------------------------------------------------------
+  const mqttServer = net.createServer((s) => edge.handle(broker, s));
   await new Promise<void>((res, rej) => { mqttServer.once('error', rej); mqttServer.listen(o.mqttPort, o.host, () => res()); });
   let tlsServer: tls.Server | undefined;
   if (o.tls) {
-    tlsServer = tls.createServer({ cert: fs.readFileSync(o.tls.cert), key: fs.readFileSync(o.tls.key) }, (s) => broker.handle(s));
+    tlsServer = tls.createServer({ cert: fs.readFileSync(o.tls.cert), key: fs.readFileSync(o.tls.key), handshakeTimeout: edge.limits.connectTimeoutMs }, (s) => edge.handle(broker, s));
+    tlsServer.maxConnections = edge.limits.maxConnections;
     await new Promise<void>((res, rej) => { tlsServer!.once('error', rej); tlsServer!.listen(o.tls!.port, o.host, () => res()); });
   }
   const httpLimits = o.httpLimits ?? DEFAULT_HTTP_LIMITS;
   const http = Fastify({ logger: false, ...fastifyLimitOptions(httpLimits) });
   applyHttpLimits(http.server, httpLimits);
-  http.get('/health', async () => ({
-    status: 'ok', bus: kafkaBus ? 'kafka' : 'embedded', kafka: kafkaBus?.health(), kafka_up: forwarder ? !forwarder.down && kafkaBus!.health().producer === 'connected' : undefined,
-    buffered: buffer.size, shed: buffer.shed, clients: broker.connectedClients, ...(ocpp ? { ocpp_clients: ocpp.clients() } : {}),
-  }));
+  // 503 while Kafka is down or unreachable as advertised (same body): a compose healthcheck then means "forwarding".
+  http.get('/health', async (_req, reply) => {
+    const health = sink.health();
+    if (health.kafka_up === false) void reply.code(503);
+    return {
+      status: 'ok', gateway_id: gatewayId, boot_id: bootId, ...health, clients: broker.connectedClients, edge: edge.stats(),
+      commands_held: commands.heldCount, ...(ocpp ? { ocpp_clients: ocpp.clients() } : {}),
+    };
+  });
   http.get('/metrics', async (_req, reply) => {
-    metrics.kafkaInvalid.set(kafkaBus?.stats().invalid ?? 0);
+    if (sink instanceof KafkaSink) { metrics.kafkaInvalid.set(sink.invalid()); metrics.spooled.set(sink.spool?.size ?? 0); }
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
-  const ocpp = o.ocpp ? await attachOcpp(cpPort, { ...o.ocpp, host: o.host, credentials: o.credentials, registry: metrics.registry }, log.child({ part: 'ocpp' })) : undefined;
   await http.listen({ port: o.httpPort, host: o.host });
+  const ocpp = o.ocpp ? await attachOcpp(cpPort, { ...o.ocpp, host: o.host, credentials: o.credentials, registry: metrics.registry }, log.child({ part: 'ocpp' })) : undefined;
 
   const ports = {
     mqttPort: (mqttServer.address() as net.AddressInfo).port,
@@ -263,26 +335,31 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
     tlsPort: tlsServer ? (tlsServer.address() as net.AddressInfo).port : undefined,
     ocppPort: ocpp?.port, ocppTlsPort: ocpp?.tlsPort,
   };
-  log.info({ ...ports, mode: o.credentials ? 'auth' : 'dev', bus: kafkaBus ? 'kafka' : 'embedded' }, 'gateway listening');
+  log.info({
+    ...ports, gateway_id: gatewayId, mode: o.credentials ? 'auth' : 'dev', bus: sink.kind, spool: o.kafka ? o.spoolFile ?? null : undefined,
+    mqtt: reachableUrls('mqtt', o.host, ports.mqttPort), health: reachableUrls('http', o.host, ports.httpPort, '/health'),
+  }, 'gateway listening');
   if (!o.credentials) log.warn('DEV MODE: every client is admitted without credentials and ACLs are off; never use this in production');
 
   return {
     ...ports,
+    gatewayId,
+    ingestCpMessage: (cpId, msg) => ingestCpMessage(cpId, msg),
+    attachCommands,
     async close() {
       closing = true;
       creds?.close();
-      await ocpp?.close();
+      clearInterval(beatTimer);
+      edge.close();
       await http.close();
+      await ocpp?.close();
       await new Promise<void>((r) => broker.close(() => r()));
       mqttServer.close(); tlsServer?.close();
-      if (forwarder) {
-        // Nothing new comes in now: give Kafka a moment to take what is held, and say what could not be delivered.
-        const left = await forwarder.drain(o.drainMs ?? 2_000);
-        if (left) log.warn({ undelivered: left }, 'stopping with messages not delivered to Kafka');
-        else log.info('buffer flushed to Kafka');
-        forwarder.close();
-      }
-      await kafkaBus?.close();
+      // Nothing new comes in now: give the bus a moment to take what is held, and say what could not be delivered.
+      const held = sink.queued;
+      const left = await sink.close(o.drainMs ?? 2_000);
+      if (left) log.warn({ undelivered: left, spooled: sink instanceof KafkaSink ? sink.spool?.size ?? 0 : 0 }, `stopping with messages not delivered to ${sink.kind === 'kafka' ? 'Kafka' : 'the bus'}`);
+      else if (sink.kind === 'kafka' && held) log.info({ delivered: held }, 'buffer flushed to Kafka'); // only when there was something to flush
     },
   };
 }

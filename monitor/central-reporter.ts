@@ -8,6 +8,7 @@ export interface CentralReporterOptions {
   centralUrl: string;
   token?: string;
   timeoutMs: number;
+  /** Bound to the CP already (cp_id), so lines here do not repeat it. */
   log: Logger;
   cpId: string;
 }
@@ -38,17 +39,17 @@ export function createCentralReporter(o: CentralReporterOptions) {
     } catch (err) {
       counters.unreachable++;
       const reason = errText((err as { cause?: unknown }).cause ?? err);
-      if (!down) { down = true; o.log.warn({ cp_id: o.cpId, central: o.centralUrl, reason }, 'central not reachable, retrying'); }
+      if (!down) { down = true; o.log.warn({ central: o.centralUrl, reason }, 'central not reachable, retrying'); }
       return { ok: false, unreachable: true, reason };
     }
     const body = await res.text().catch(() => '');
-    if (down) { down = false; o.log.info({ cp_id: o.cpId, central: o.centralUrl }, 'central reachable again'); }
+    if (down) { down = false; o.log.info({ central: o.centralUrl }, 'central reachable again'); }
     if (res.ok) { counters.accepted++; return { ok: true }; }
     counters.rejected++;
     const reason = `HTTP ${res.status} ${body.slice(0, 200)}`.trim();
     if (!refusedReasons.has(reason) && refusedReasons.size < 20) {
       refusedReasons.add(reason);
-      o.log.warn({ cp_id: o.cpId, status: res.status, reason }, 'central refused a report');
+      o.log.warn({ status: res.status, reason }, 'central refused a report');
     }
     return { ok: false, unreachable: false, reason };
   }

@@ -107,7 +107,8 @@ export function gatewaySpec(s: NetworkSettings): ComponentSpec {
   return {
     name: 'gateway', kind: 'gateway',
     // Dev mode: a local demo network admits every client (payloads are still validated).
-    args: ['gateway', '--dev', 'true', '--host', s.host, '--mqtt-port', String(s.gatewayMqttPort), '--http-port', String(s.gatewayHttpPort), ...busArgs(s)],
+    args: ['gateway', '--dev', 'true', '--host', s.host, '--mqtt-port', String(s.gatewayMqttPort), '--http-port', String(s.gatewayHttpPort),
+      '--state-dir', `${s.dataDir}/gateway`, ...busArgs(s)],
     health: { kind: 'http', url: `http://${s.host}:${s.gatewayHttpPort}/health` },
   };
 }

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
-import { CommandAckMsg, CpAnnounceMsg, CpStatusMsg, CpTelemetryMsg, SessionEndMsg } from './messages.js';
+import { CommandAckMsg, CpAnnounceMsg, CpStatusMsg, CpTelemetryMsg, PROTOCOL_VERSION, SessionEndMsg } from './messages.js';
+import type { CpState, FaultKind } from './states.js';
 import { BUS_TOPICS, mqttTopics, type BusTopic, type CpChannel } from './topics.js';
 
 /**
@@ -42,4 +43,19 @@ export function mqttRouteOf(cpId: string, msg: { type: string }): { topic: strin
   const ch = channelOf(msg);
   const spec = CP_CHANNEL_TABLE[ch];
   return { topic: mqttTopics[ch](cpId), qos: spec.qos, retain: spec.retain };
+}
+
+/**
+ * The one builder of a CP status: the engine's own statuses, the MQTT link's last will and the
+ * gateway's "connection lost" all come from here, so they cannot drift apart.
+ */
+export function cpStatus(f: {
+  cpId: string; state: CpState; seq: number; ts: number;
+  source?: CpStatusMsg['source']; faults?: readonly FaultKind[]; reason?: string; sessionId?: string;
+}): CpStatusMsg {
+  return {
+    v: PROTOCOL_VERSION, type: 'status', cp_id: f.cpId, state: f.state, faults: [...(f.faults ?? [])],
+    ...(f.reason ? { reason: f.reason } : {}), ...(f.sessionId ? { session_id: f.sessionId } : {}),
+    source: f.source ?? 'engine', seq: f.seq, ts: f.ts,
+  };
 }

@@ -37,3 +37,11 @@ export function parseCpTopic(topic: string): { cpId: string; channel: CpChannel 
 /** On the embedded bus the Kafka topics ride on the gateway's MQTT broker under this prefix: `bus/<topic>/<key>`. */
 export const EMBEDDED_BUS_PREFIX = 'bus';
 export const embeddedBusTopic = (topic: BusTopic, key: string) => `${EMBEDDED_BUS_PREFIX}/${topic}/${key}`;
+
+/** Parses `bus/<topic>/<key>` (the embedded bus on MQTT); null for anything else. The one parser of these topics. */
+export function parseEmbeddedBusTopic(topic: string): { topic: BusTopic; key: string } | null {
+  const parts = topic.split('/');
+  if (parts.length !== 3 || parts[0] !== EMBEDDED_BUS_PREFIX || !parts[2]) return null;
+  if (!(ALL_BUS_TOPICS as readonly string[]).includes(parts[1]!)) return null;
+  return { topic: parts[1] as BusTopic, key: parts[2] };
+}

@@ -1,15 +1,15 @@
 import type { Command } from 'commander';
-import { ConfigError, opt, parseId, parseNonNegNumber, parsePort, parsePositiveInt, parsePositiveNumber, parseUrl } from '../options.js';
+import { addEnvAliases, ConfigError, GATEWAY_ALIASES, gatewayFromEnv, opt, parseId, parseNonNegNumber, parsePort, parsePositiveInt, parsePositiveNumber, parseUrl } from '../options.js';
 
 interface CpCliOptions {
   id?: string; healthPort?: number; healthHost: string; mqtt: string; profile: string;
   kw?: number; price?: number; speed: number; secret?: string; tickMs: number;
-  ocpp?: string; ocppVersion: '1.6' | '2.0.1'; meterIntervalS: number; ocppCa?: string; idTag: string;
+  ocpp?: string; ocppVersion: '1.6' | '2.0.1'; meterIntervalS: number; ocppCa?: string; idTag: string; healthControl: string;
 }
 
 /** `evcharging cp`: one charging-point engine (firmware loop, HAL, health port, MQTT link). */
 export default function register(program: Command): void {
-  program.command('cp')
+  const cmd = program.command('cp')
     .description('run one charging-point engine (firmware loop, HAL, health port, MQTT)')
     .addOption(opt('--id <id>', 'CP id (also its MQTT username and client id)', 'CP_ENGINE_ID', parseId))
     .addOption(opt('--health-port <port>', 'TCP health port (PING/STATUS/FAULT/REPAIR)', 'CP_ENGINE_HEALTH_PORT', parsePort))
@@ -21,13 +21,18 @@ export default function register(program: Command): void {
     .addOption(opt('--speed <factor>', 'simulated time = wall time x factor (sim HAL)', 'CP_ENGINE_SIM_SPEED', parsePositiveNumber, 1))
     .addOption(opt('--secret <secret>', 'password at the gateway (username = CP id)', 'CP_ENGINE_SECRET'))
     .addOption(opt('--tick-ms <ms>', 'firmware loop period, ms', 'CP_ENGINE_TICK_MS', parsePositiveInt, 100))
+    .addOption(opt('--health-control <who>', 'who may send FAULT/REPAIR to the health port: loopback or any', 'CP_ENGINE_HEALTH_CONTROL', undefined, 'loopback'))
     .addOption(opt('--ocpp <url>', 'speak OCPP-J to this central system instead of MQTT (the CP id is appended: ws://csms/ocpp -> ws://csms/ocpp/CP-001)', 'CP_ENGINE_OCPP_URL', parseUrl(['ws', 'wss'])))
     .addOption(opt('--ocpp-version <v>', 'OCPP version to speak', 'CP_ENGINE_OCPP_VERSION', undefined, '1.6').choices(['1.6', '2.0.1']))
     .addOption(opt('--meter-interval-s <s>', 'OCPP MeterValues period during a transaction', 'CP_ENGINE_METER_INTERVAL_S', parsePositiveInt, 10))
     .addOption(opt('--id-tag <tag>', 'OCPP: the id tag the p key presents for a locally started transaction', 'CP_ENGINE_ID_TAG', undefined, 'LOCAL-TAG'))
-    .addOption(opt('--ocpp-ca <file>', 'CA certificate (PEM) that signed a wss:// central system', 'CP_ENGINE_OCPP_CA'))
-    .action(async (o: CpCliOptions) => {
-      if (!o.id) throw new ConfigError('--id (CP_ENGINE_ID) is required');
+    .addOption(opt('--ocpp-ca <file>', 'CA certificate (PEM) that signed a wss:// central system', 'CP_ENGINE_OCPP_CA'));
+  // The original's names: CP_ENGINE_CP_ID for the id; GATEWAY_HOST (+ GATEWAY_MQTT_PORT) say where the gateway is.
+  addEnvAliases(cmd, [{ env: 'CP_ENGINE_CP_ID', parser: parseId }, ...GATEWAY_ALIASES],
+    (a) => ({ id: a.CP_ENGINE_CP_ID, ...gatewayFromEnv(a, 'mqtt') }));
+  cmd.action(async (o: CpCliOptions) => {
+      if (o.healthControl !== 'loopback' && o.healthControl !== 'any') throw new ConfigError('--health-control (CP_ENGINE_HEALTH_CONTROL) must be loopback or any');
+      if (!o.id) throw new ConfigError('--id (CP_ENGINE_ID or CP_ENGINE_CP_ID) is required');
       if (o.healthPort === undefined) throw new ConfigError('--health-port (CP_ENGINE_HEALTH_PORT) is required');
       const { loadProfile, withOverrides } = await import('../../hw-profiles/profile.js');
       const profile = withOverrides(loadProfile(o.profile), { kw: o.kw, price: o.price });
@@ -42,7 +47,7 @@ export default function register(program: Command): void {
           return await startCpNode({
             cpId: o.id!, profile, mqttUrl: o.mqtt, secret: o.secret,
             ...(o.ocpp ? { ocpp: { url: o.ocpp, version: o.ocppVersion === '2.0.1' ? 'ocpp2.0.1' as const : 'ocpp1.6' as const, meterIntervalS: o.meterIntervalS, caFile: o.ocppCa } } : {}), healthPort: o.healthPort!, healthHost: o.healthHost,
-            announceHost: wildcard ? undefined : o.healthHost, speed: o.speed, tickMs: o.tickMs, log: l,
+            announceHost: wildcard ? undefined : o.healthHost, speed: o.speed, tickMs: o.tickMs, log: l, healthControl: o.healthControl as 'loopback' | 'any',
           });
         } catch (err) {
           const code = (err as NodeJS.ErrnoException).code;

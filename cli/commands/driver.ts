@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { addHttpLimitOptions, httpLimitsFrom } from '../../lib/http-limits.js';
 import {
-  addBusOptions, busConfigFrom, ConfigError, opt, parseId, parseNonNegNumber, parsePort, parsePositiveInt, parsePositiveNumber, parseUrl,
+  addBusOptions, addEnvAliases, busConfigFrom, CENTRAL_ALIASES, centralFromEnv, ConfigError, GATEWAY_ALIASES, gatewayFromEnv, opt, parseId, parseNonNegNumber, parsePort, parsePositiveInt, parsePositiveNumber, parseUrl,
   type BusOptionValues,
 } from '../options.js';
 
@@ -22,7 +22,9 @@ export default function register(program: Command): void {
     .addOption(opt('--http-host <host>', 'address the driver app listens on; it has no authentication, so loopback by default (0.0.0.0 to reach it from a phone on a trusted network)', 'DRIVER_HTTP_HOST', undefined, '127.0.0.1'))
     .addOption(opt('--central <url>', "central's HTTP URL (for GET /charging-points)", 'CENTRAL_HTTP_URL', parseUrl(['http', 'https']), 'http://localhost:8000'));
   addHttpLimitOptions(cmd, 'DRIVER_');
-  addBusOptions(cmd).action(async (o: DriverCliOptions) => {
+  // CENTRAL_HOST/CENTRAL_PORT say where central is; GATEWAY_HOST where the embedded bus is (as on a CP machine).
+  addEnvAliases(addBusOptions(cmd), [...CENTRAL_ALIASES, ...GATEWAY_ALIASES], (a) => ({ ...centralFromEnv(a), ...gatewayFromEnv(a, 'busMqtt') }));
+  cmd.action(async (o: DriverCliOptions) => {
     let limits;
     try { limits = httpLimitsFrom(o as unknown as Record<string, unknown>); } catch (err) { throw new ConfigError((err as Error).message); }
     if (!o.id) throw new ConfigError('--id (DRIVER_ID) is required');
@@ -58,7 +60,7 @@ export default function register(program: Command): void {
     const summarise = () => { const s = driver.summary(); if (s !== lastSummary) { lastSummary = s; out(s); } };
     let http: { close: () => Promise<void> } | undefined;
     // Closers run last-first: summary, then HTTP, then the bus.
-    onShutdown(log, [() => driver.close(), () => http?.close(), summarise]);
+    onShutdown(log, [() => driver.close(), () => http?.close(), summarise], 3 * o.requestTimeoutMs + 5_000); // close() waits for an answer, stops a running session and waits for its end
 
     if (file) {
       for (const bad of file.invalid) out(`${id} ${o.requests} line ${bad.line}: ${bad.reason}: ${JSON.stringify(bad.text)} (skipped)`);
@@ -84,6 +86,7 @@ export default function register(program: Command): void {
     if (file) {
       const runs = file.requests.map((r) => driver.submit(r.cpId).done);
       await Promise.all(runs);
+      await driver.idle(); // a session taken back on start-up is followed to its end, even with an empty file
     } else if (interactive) {
       const { runInteractive } = await import('../../driver/interactive.js');
       await runInteractive(driver, out);

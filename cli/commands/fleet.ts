@@ -1,10 +1,10 @@
 import os from 'node:os';
 import type { Command } from 'commander';
-import { opt, parseList, parsePort, parsePositiveInt, parsePositiveNumber, parseNonNegNumber, parseUrl, ConfigError } from '../options.js';
+import { addEnvAliases, GATEWAY_ALIASES, gatewayFromEnv, opt, parseList, parsePort, parsePositiveInt, parsePositiveNumber, parseNonNegNumber, parseUrl, ConfigError } from '../options.js';
 
 /** `evcharging fleet`: many simulated CPs in one process, each with its own MQTT connection and health port. */
 export default function register(program: Command): void {
-  program.command('fleet').description('run many simulated CPs in one process, each with its own MQTT connection and health port')
+  const cmd = program.command('fleet').description('run many simulated CPs in one process, each with its own MQTT connection and health port')
     .addOption(opt('--count <n>', 'how many CPs', 'FLEET_COUNT', parsePositiveInt, 100))
     .addOption(opt('--mqtt <url>', 'gateway MQTT URL (the gateway must admit the fleet: dev mode)', 'FLEET_MQTT', parseUrl(['mqtt', 'mqtts']), 'mqtt://localhost:1883'))
     .addOption(opt('--id-prefix <prefix>', 'CP ids are <prefix>0001, <prefix>0002 …', 'FLEET_ID_PREFIX', undefined, 'FLEET-'))
@@ -31,8 +31,9 @@ export default function register(program: Command): void {
     .addOption(opt('--pause-min-s <s>', 'OCPP: shortest pause between sessions', 'FLEET_PAUSE_MIN_S', parsePositiveNumber, 15))
     .addOption(opt('--pause-max-s <s>', 'OCPP: longest pause between sessions', 'FLEET_PAUSE_MAX_S', parsePositiveNumber, 120))
     .addOption(opt('--id-tags <list>', 'OCPP: id tags the automatic drivers present, comma-separated', 'FLEET_ID_TAGS', parseList, ['FLEET-TAG-1', 'FLEET-TAG-2', 'FLEET-TAG-3']))
-    .addOption(opt('--workers <n>', 'processes the fleet runs in (CPs split evenly; default: one per core)', 'FLEET_WORKERS', parsePositiveInt, os.availableParallelism()))
-    .action(async (o) => {
+    .addOption(opt('--workers <n>', 'processes the fleet runs in (CPs split evenly; default: one per core)', 'FLEET_WORKERS', parsePositiveInt, os.availableParallelism()));
+  addEnvAliases(cmd, GATEWAY_ALIASES, (a) => gatewayFromEnv(a, 'mqtt'));
+  cmd.action(async (o) => {
       if (o.healthBasePort && o.healthBasePort + o.count - 1 > 65535) throw new ConfigError(`--health-base-port ${o.healthBasePort} + --count ${o.count} goes past port 65535`);
       if (o.workers > 256) throw new ConfigError('--workers: at most 256');
       if (o.sessionProbability > 1) throw new ConfigError('--session-probability: at most 1');

@@ -1,5 +1,6 @@
 import { ROLES, type Role } from '../../protocol/index.js';
 import type { Command } from 'commander';
+import { DEFAULT_EDGE_LIMITS } from '../../gateway/limits.js';
 import { addBusOptions, busConfigFrom, ConfigError, opt, parseBool, parseId, parseNonNegNumber, parsePort, parsePositiveInt, parsePositiveNumber, secretFrom, type BusOptionValues } from '../options.js';
 import { addHttpLimitOptions, httpLimitsFrom } from '../../lib/http-limits.js';
 
@@ -7,6 +8,8 @@ interface GatewayCliOptions extends BusOptionValues {
   mqttPort: number; host: string; httpPort: number;
   tlsPort?: number; tlsCert?: string; tlsKey?: string;
   credentials?: string; dev?: boolean; bufferMax: number; commandMaxAgeMs: number;
+  maxPacketBytes: number; maxConnections: number; maxPending: number; maxPendingPerAddress: number; connectRatePerAddress: number; connectTimeoutMs: number;
+  gatewayId?: string; beatMs: number; stateDir: string;
   ocppPort?: number; ocppTlsPort?: number; ocppKw: number; ocppPrice: number; ocppHeartbeatS: number;
 }
 
@@ -15,7 +18,7 @@ export default function register(program: Command): void {
   const cmd = program.command('gateway').description('run the edge gateway (MQTT broker, per-CP auth and ACLs, MQTT-bus bridge)');
   cmd
     .addOption(opt('--mqtt-port <port>', 'MQTT TCP port', 'GATEWAY_MQTT_PORT', parsePort, 1883))
-    .addOption(opt('--host <host>', 'address to listen on', 'GATEWAY_HOST', undefined, '0.0.0.0'))
+    .addOption(opt('--host <host>', 'address to listen on (GATEWAY_HOST is where others find the gateway, not this)', 'GATEWAY_BIND', undefined, '0.0.0.0'))
     .addOption(opt('--http-port <port>', 'HTTP port for /health and /metrics', 'GATEWAY_HTTP_PORT', parsePort, 8090))
     .addOption(opt('--tls-port <port>', 'MQTT over TLS port (needs --tls-cert and --tls-key)', 'GATEWAY_TLS_PORT', parsePort))
     .addOption(opt('--tls-cert <file>', 'TLS certificate (PEM)', 'GATEWAY_TLS_CERT'))
@@ -24,6 +27,16 @@ export default function register(program: Command): void {
     .addOption(opt('--dev [bool]', 'dev mode: admit every client, no ACLs (loud warning)', 'GATEWAY_DEV_MODE', parseBool))
     .addOption(opt('--buffer-max <n>', 'messages held while Kafka is away (telemetry shed first)', 'GATEWAY_BUFFER_MAX', parsePositiveInt, 100_000))
     .addOption(opt('--command-max-age-ms <ms>', 'Kafka commands older than this are dropped, not sent to the CP', 'GATEWAY_COMMAND_MAX_AGE_MS', parsePositiveInt, 120_000))
+    .addOption(opt('--max-packet-bytes <n>', 'largest MQTT packet after CONNECT; a bigger one closes the connection', 'GATEWAY_MAX_PACKET_BYTES', parsePositiveInt, DEFAULT_EDGE_LIMITS.maxPacketBytes))
+    .addOption(opt('--max-connections <n>', 'MQTT connections held at once (lowered to fit the fd limit)', 'GATEWAY_MAX_CONNECTIONS', parsePositiveInt, DEFAULT_EDGE_LIMITS.maxConnections))
+    .addOption(opt('--max-pending <n>', 'connections that have not finished CONNECT, in all', 'GATEWAY_MAX_PENDING', parsePositiveInt, DEFAULT_EDGE_LIMITS.maxPending))
+    .addOption(opt('--max-pending-per-address <n>', 'connections from one address that have not finished CONNECT', 'GATEWAY_MAX_PENDING_PER_ADDRESS', parsePositiveInt, DEFAULT_EDGE_LIMITS.maxPendingPerAddress))
+    .addOption(opt('--connect-rate-per-address <n>', 'new connections per second from one address (burst 4x)', 'GATEWAY_CONNECT_RATE_PER_ADDRESS', parsePositiveInt, DEFAULT_EDGE_LIMITS.connectRatePerAddress))
+    .addOption(opt('--connect-timeout-ms <ms>', 'a connection without a whole CONNECT by then is closed', 'GATEWAY_CONNECT_TIMEOUT_MS', parsePositiveInt, DEFAULT_EDGE_LIMITS.connectTimeoutMs))
+    .addOption(opt('--command-max-age-ms <ms>', 'commands without a deadline older than this are dropped, not sent to the CP', 'GATEWAY_COMMAND_MAX_AGE_MS', parsePositiveInt, 120_000))
+    .addOption(opt('--gateway-id <id>', 'this gateway\'s id on the bus (heartbeat, gw stamp; default gw-<hostname>)', 'GATEWAY_ID', parseId))
+    .addOption(opt('--beat-ms <ms>', 'heartbeat period on cp.status', 'GATEWAY_BEAT_MS', parsePositiveInt, 1_000))
+    .addOption(opt('--state-dir <dir>', 'what must survive a restart: Kafka spool of critical messages, embedded-bus sessions (files <gateway-id>-<mqtt-port>.*)', 'GATEWAY_STATE_DIR', undefined, './data/gateway'))
     .addOption(opt('--ocpp-port <port>', 'OCPP-J WebSocket port, ws://host:PORT/ocpp/<CP id> (1.6J and 2.0.1; off unless set)', 'GATEWAY_OCPP_PORT', parsePort))
     .addOption(opt('--ocpp-tls-port <port>', 'OCPP-J over TLS, security profile 2 (needs --tls-cert and --tls-key)', 'GATEWAY_OCPP_TLS_PORT', parsePort))
     .addOption(opt('--ocpp-kw <kw>', 'rated power announced for OCPP charge points (OCPP does not say)', 'GATEWAY_OCPP_KW', parsePositiveNumber, 22))
@@ -38,6 +51,7 @@ export default function register(program: Command): void {
     if (!o.credentials && !dev) throw new ConfigError('gateway needs --credentials <file> (GATEWAY_CREDENTIALS_FILE) or --dev (GATEWAY_DEV_MODE=true)');
     if (o.tlsPort !== undefined && (!o.tlsCert || !o.tlsKey)) throw new ConfigError('--tls-port needs --tls-cert and --tls-key');
     if (o.ocppTlsPort !== undefined && (!o.tlsCert || !o.tlsKey)) throw new ConfigError('--ocpp-tls-port needs --tls-cert and --tls-key');
+    const path = await import('node:path');
     const { serve } = await import('../../lib/serve.js');
     const { loadCredentials } = await import('../../registry/credentials.js');
     const { startGateway } = await import('../../gateway/server.js');
@@ -50,6 +64,13 @@ export default function register(program: Command): void {
       host: o.host, mqttPort: o.mqttPort, httpPort: o.httpPort,
       tls: o.tlsPort !== undefined ? { port: o.tlsPort, cert: o.tlsCert!, key: o.tlsKey! } : undefined,
       credentials, credentialsFile: o.credentials, httpLimits, bufferMax: o.bufferMax, commandMaxAgeMs: o.commandMaxAgeMs, kafka: bus.kafkaBootstrap ? bus : undefined,
+      limits: {
+        maxPacketBytes: o.maxPacketBytes, maxConnections: o.maxConnections, maxPending: o.maxPending, maxPendingPerAddress: o.maxPendingPerAddress,
+        connectRatePerAddress: o.connectRatePerAddress, connectBurstPerAddress: o.connectRatePerAddress * 4, connectTimeoutMs: o.connectTimeoutMs,
+      },
+      gatewayId: o.gatewayId, beatMs: o.beatMs,
+      ...(bus.kafkaBootstrap ? { spoolFile: path.join(o.stateDir, `${o.gatewayId ?? 'gateway'}-${o.mqttPort}.spool`) }
+        : { sessionsFile: path.join(o.stateDir, `${o.gatewayId ?? 'gateway'}-${o.mqttPort}.sessions.json`) }),
       ocpp: o.ocppPort !== undefined || o.ocppTlsPort !== undefined ? {
         port: o.ocppPort, tls: o.ocppTlsPort !== undefined ? { port: o.ocppTlsPort, cert: o.tlsCert!, key: o.tlsKey! } : undefined,
         kw: o.ocppKw, price: o.ocppPrice, heartbeatS: o.ocppHeartbeatS,

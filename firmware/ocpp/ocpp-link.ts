@@ -209,15 +209,14 @@ export function createOcppLink(o: OcppLinkOptions): OcppLink {
     }
   }
 
+  // The engine hands over messages (not MQTT), so no decoding here.
   const port: LinkPort = {
-    publish(_topic, payload) {
-      let m: { type?: string };
-      try { m = JSON.parse(payload.toString()) as { type?: string }; } catch { return; }
+    send(m) {
       switch (m.type) {
-        case 'status': return onStatus(m as CpStatusMsg);
-        case 'telemetry': return onTelemetry(m as CpTelemetryMsg);
-        case 'session_end': return onSessionEnd(m as SessionEndMsg);
-        case 'ack': { const a = m as CommandAckMsg; ackWaiters.get(a.command_id)?.(a); ackWaiters.delete(a.command_id); return; }
+        case 'status': return onStatus(m);
+        case 'telemetry': return onTelemetry(m);
+        case 'session_end': return onSessionEnd(m);
+        case 'ack': { ackWaiters.get(m.command_id)?.(m); ackWaiters.delete(m.command_id); return; }
         default: return; // announce: BootNotification says it, once per boot
       }
     },

@@ -31,6 +31,8 @@ export interface NetworkOptions {
   startTimeoutMs?: number;
   /** Start central too (default true). */
   central?: boolean;
+  /** More arguments for the gateway. */
+  gatewayArgs?: string[];
 }
 
 export interface CpOptions {
@@ -87,7 +89,7 @@ export class TestNetwork {
 
   private constructor(
     readonly dir: string,
-    readonly opts: Required<Omit<NetworkOptions, 'kafkaBootstrap' | 'central'>> & Pick<NetworkOptions, 'kafkaBootstrap'>,
+    readonly opts: Required<Omit<NetworkOptions, 'kafkaBootstrap' | 'central' | 'gatewayArgs'>> & Pick<NetworkOptions, 'kafkaBootstrap'>,
     readonly ports: { mqtt: number; gatewayHttp: number; central: number },
   ) {
     this.mqttUrl = `mqtt://127.0.0.1:${ports.mqtt}`;
@@ -109,7 +111,7 @@ export class TestNetwork {
       startTimeoutMs: options.startTimeoutMs ?? 60_000,
     }, { mqtt, gatewayHttp, central });
     try {
-      n.spawn('gateway', 'gateway', gatewaySpec(n.settings).args);
+      n.spawn('gateway', 'gateway', [...gatewaySpec(n.settings).args, ...(options.gatewayArgs ?? [])]);
       await n.waitHttp('gateway', `${n.gatewayHttpUrl}/health`);
       n.recorder = await recordBus({ kafkaBootstrap: options.kafkaBootstrap, mqttUrl: n.mqttUrl });
       if (options.central === false) return n;

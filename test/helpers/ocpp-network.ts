@@ -11,7 +11,7 @@ import { waitFor } from './wait.js';
 /**
  * A gateway with credentials and an OCPP port, and central, as real `evcharging` processes on
  * the embedded bus; the test's own bus client (role central) records every bus message and
- * puts driver requests on the bus as a driver process would.
+ * puts driver requests on the bus with each driver's own credentials, as a driver process would.
  */
 export type Json = Record<string, unknown>;
 export interface Rec { topic: string; key: string; value: Json; at: number }
@@ -20,6 +20,7 @@ export class OcppNetwork {
   readonly records: Rec[] = [];
   central?: CliProcess;
   private client?: MqttClient;
+  private readonly drivers = new Map<string, MqttClient>();
 
   private constructor(readonly dir: string, readonly gateway: CliProcess, readonly ports: { mqtt: number; http: number; ocpp: number; ocppTls?: number; central: number }, readonly secrets: Map<string, string>) {}
 
@@ -27,13 +28,15 @@ export class OcppNetwork {
   get centralUrl(): string { return `http://127.0.0.1:${this.ports.central}`; }
 
   /** `cps`: CP id → secret written to the credentials file. */
-  static async start(o: { cps: Record<string, string>; price?: number; tls?: { cert: string; key: string }; central?: boolean; gatewayArgs?: string[] }): Promise<OcppNetwork> {
+  /** `drivers`: driver ids given their own credentials (a driver may publish only its own requests). */
+  static async start(o: { cps: Record<string, string>; drivers?: string[]; price?: number; tls?: { cert: string; key: string }; central?: boolean; gatewayArgs?: string[] }): Promise<OcppNetwork> {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ocpp-it-'));
     const creds = path.join(dir, 'credentials.json');
     const secrets = new Map(Object.entries(o.cps));
     secrets.set('central', 'central-secret');
     secrets.set('test-bus', 'test-bus-secret');
     for (const [id, secret] of secrets) upsertCredential(creds, hashSecret(id, id === 'central' || id === 'test-bus' ? 'central' : 'cp', secret));
+    for (const d of o.drivers ?? []) { secrets.set(d, `${d}-secret`); upsertCredential(creds, hashSecret(d, 'driver', `${d}-secret`)); }
     const ports = { mqtt: await freePort(), http: await freePort(), ocpp: await freePort(), central: await freePort(), ...(o.tls ? { ocppTls: await freePort() } : {}) };
     const gateway = spawnCli(['gateway', '--credentials', creds, '--host', '127.0.0.1', '--mqtt-port', String(ports.mqtt), '--http-port', String(ports.http),
       '--ocpp-port', String(ports.ocpp), '--ocpp-price', String(o.price ?? 0.4),
@@ -54,7 +57,7 @@ export class OcppNetwork {
   }
 
   private async record(): Promise<void> {
-    const c = mqtt.connect(`mqtt://127.0.0.1:${this.ports.mqtt}`, { clientId: `ocpp-it-${process.pid}-${Math.random().toString(36).slice(2, 8)}`, username: 'test-bus', password: 'test-bus-secret', clean: true, reconnectPeriod: 500 });
+    const c = mqtt.connect(`mqtt://127.0.0.1:${this.ports.mqtt}`, { clientId: `test-bus:ocpp-it-${process.pid}-${Math.random().toString(36).slice(2, 8)}`, username: 'test-bus', password: 'test-bus-secret', clean: true, reconnectPeriod: 500 });
     c.on('error', () => undefined);
     c.on('message', (topic, payload) => {
       const parts = topic.split('/');
@@ -87,9 +90,17 @@ export class OcppNetwork {
     await this.client!.publishAsync(`${EMBEDDED_BUS_PREFIX}/${topic}/${key}`, JSON.stringify(value), { qos: 1 });
   }
 
-  request(driverId: string, action: 'REQUEST' | 'STOP', cpId?: string): Promise<string> {
+  /** A driver's request, sent with that driver's own credentials (the gateway's ACL lets only it publish its requests). */
+  async request(driverId: string, action: 'REQUEST' | 'STOP', cpId?: string): Promise<string> {
     const requestId = `${driverId}-${action}-${Math.random().toString(36).slice(2, 8)}`;
-    return this.publish('driver.requests', driverId, { v: PROTOCOL_VERSION, request_id: requestId, driver_id: driverId, action, ...(cpId ? { cp_id: cpId } : {}), ts: Date.now() }).then(() => requestId);
+    let c = this.drivers.get(driverId);
+    if (!c) {
+      c = await mqtt.connectAsync(`mqtt://127.0.0.1:${this.ports.mqtt}`, { clientId: `${driverId}:it`, username: driverId, password: this.secrets.get(driverId), reconnectPeriod: 500 });
+      this.drivers.set(driverId, c);
+    }
+    const msg = { v: PROTOCOL_VERSION, request_id: requestId, driver_id: driverId, action, ...(cpId ? { cp_id: cpId } : {}), ts: Date.now() };
+    await c.publishAsync(`${EMBEDDED_BUS_PREFIX}/driver.requests/${driverId}`, JSON.stringify(msg), { qos: 1 });
+    return requestId;
   }
 
   update(driverId: string, pred: (u: Json) => boolean, what: string, timeoutMs = 30_000): Promise<Json> {
@@ -106,6 +117,7 @@ export class OcppNetwork {
   async stop(): Promise<void> {
     await this.central?.kill('SIGTERM').catch(() => undefined);
     await this.client?.endAsync(true).catch(() => undefined);
+    for (const c of this.drivers.values()) await c.endAsync(true).catch(() => undefined);
     await this.gateway.kill('SIGTERM').catch(() => undefined);
     await fs.rm(this.dir, { recursive: true, force: true });
   }

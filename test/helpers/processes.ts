@@ -20,8 +20,10 @@ const running = new Set<ChildProcess>();
 process.on('exit', () => { for (const c of running) c.kill('SIGKILL'); });
 
 /** Runs `evcharging <args>` as a real child process, collecting its output lines. */
-export function spawnCli(args: string[], opts: { env?: Record<string, string | undefined>; cwd?: string; stdin?: 'pipe' | 'ignore' } = {}): CliProcess {
-  const child = spawn(process.execPath, [CLI, ...args], {
+export function spawnCli(args: string[], opts: { env?: Record<string, string | undefined>; cwd?: string; stdin?: 'pipe' | 'ignore'; wrap?: string[] } = {}): CliProcess {
+  // wrap: a command that runs node in another context, e.g. ['ip', 'netns', 'exec', NAME] (it execs, so the pid is node's).
+  const [cmd, ...pre] = [...(opts.wrap ?? []), process.execPath];
+  const child = spawn(cmd!, [...pre, CLI, ...args], {
     cwd: opts.cwd ?? REPO_ROOT,
     env: { ...process.env, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'info', ...opts.env },
     stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe'],

@@ -15,7 +15,7 @@ import { freePort } from '../helpers/ports.js';
 import { CLI, REPO_ROOT, spawnCli, type CliProcess } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
 
-type Behaviour = 'charge' | 'reject' | 'silent' | 'endless';
+type Behaviour = 'charge' | 'reject' | 'silent' | 'endless' | 'late';
 
 /**
  * A test responder playing central's side of driver.requests / driver.updates on the real bus:
@@ -57,9 +57,12 @@ async function startTestResponder(target: string | { kafkaBootstrap: string[] },
       return;
     }
     if (m.action === 'STOP') { await finish(d, 'COMPLETED', 'driver_stop', m.request_id); return; }
+    if (m.action === 'CANCEL') return;
     const cpId = m.cp_id!;
     const b = behaviour(cpId);
     if (b === 'silent') return;
+    // late: accepts only after the driver gave up (as a central whose START was held up), and ignores CANCEL (as main's central did).
+    if (b === 'late') await new Promise((r) => setTimeout(r, 3_000));
     if (b === 'reject') { await send({ driver_id: d, request_id: m.request_id, cp_id: cpId, status: 'REJECTED', reason: `${cpId} is not available` }); return; }
     const s = { sessionId: `S-${++n}-${cpId}`, cpId, requestId: m.request_id, startedAt: Date.now(), kwh: 0, timer: undefined as NodeJS.Timeout | undefined };
     sessions.set(d, s);
@@ -125,15 +128,20 @@ describe('evcharging driver (real process, real gateway bus, test responder as c
 
     const mine = rsp.requests.filter((r) => r.driver_id === id);
     expect(mine.map((r) => [r.action, r.cp_id])).toEqual([
-      ['QUERY', undefined], ['REQUEST', cpA], ['STOP', cpA], ['REQUEST', cpS], ['REQUEST', cpR], ['REQUEST', cpB], ['STOP', cpB],
+      ['QUERY', undefined], ['REQUEST', cpA], ['STOP', cpA], ['REQUEST', cpS], ['CANCEL', cpS], ['QUERY', undefined], ['REQUEST', cpR], ['REQUEST', cpB], ['STOP', cpB],
     ]);
+    // Every REQUEST carries the moment its driver stops waiting; the CANCEL names the request it withdraws.
+    const reqS = mine.find((r) => r.action === 'REQUEST' && r.cp_id === cpS)!;
+    expect(reqS.expires_at! - reqS.ts).toBe(2000);
+    expect(mine.find((r) => r.action === 'CANCEL')).toMatchObject({ cancels: reqS.request_id });
     const out = stdoutLines(d);
     expect(out).toContain(`${id} last session: no earlier session`);
     expect(out.some((l) => l.includes('line 4: more than one word: "not an id!" (skipped)'))).toBe(true);
     expect(out).toContain(`${id} ${cpA} ACCEPTED session S-1-${cpA}`);
     expect(out.some((l) => new RegExp(`^${id} ${cpA} IN_PROGRESS 11\\.0 kW \\d+\\.\\d\\d kWh \\d+\\.\\d\\d €$`).test(l))).toBe(true);
     expect(out.some((l) => new RegExp(`^${id} ${cpA} COMPLETED \\d+\\.\\d\\d kWh \\d+\\.\\d\\d € ticket S-1-${cpA}: 0\\.35 €/kWh, \\d+ s, reason driver_stop$`).test(l))).toBe(true);
-    expect(out).toContain(`${id} ${cpS} TIMEOUT no answer within 2000 ms, moving on`);
+    expect(out).toContain(`${id} ${cpS} TIMEOUT no answer within 2000 ms, cancelling`);
+    expect(out).toContain(`${id} ${cpS} no session started, moving on`);
     expect(out).toContain(`${id} ${cpR} REJECTED ${cpR} is not available`);
     // Order on stdout follows the file: A's end before S's timeout before R's rejection before B's acceptance.
     const at = (re: string) => out.findIndex((l) => l.startsWith(re));
@@ -166,6 +174,70 @@ describe('evcharging driver (real process, real gateway bus, test responder as c
     expect(tickets[0]).toMatch(new RegExp(`^${id} (last session: )?${cp} INTERRUPTED \\d+\\.\\d\\d kWh \\d+\\.\\d\\d € ticket S-1-${cp}: 0\\.35 €/kWh, \\d+ s, reason fault$`));
     expect(await d2.exited).toEqual({ code: 0, signal: null });
     expect(stdoutLines(d2).at(-1)).toBe(`${id} summary: 0 sessions (0 completed, 0 interrupted), 0.00 kWh, 0.00 €, 0 rejected, 0 timed out, 0 invalid lines`);
+  });
+
+  it('killed mid-session, restarted: takes its running session back, stops it at --max-charge-s, prints the ticket once', async () => {
+    const cp = uniq('CP-RA');
+    const rsp = await startTestResponder(net0.mqttUrl, () => 'endless');
+    closers.push(rsp.close);
+    const id = uniq('driver-ada');
+    const d1 = driver(id, ['--requests', await requestFile([cp]), '--request-timeout-ms', '5000']);
+    await d1.waitForLine((l) => l.startsWith(`${id} ${cp} IN_PROGRESS`), 30_000);
+    await d1.kill('SIGKILL');
+    const d2 = driver(id, ['--requests', await requestFile(['# nothing more']), '--request-timeout-ms', '5000', '--max-charge-s', '1']);
+    await d2.waitForLine((l) => l.startsWith(`${id} last session: ${cp} IN_PROGRESS`) && l.endsWith(', following it'), 30_000);
+    const exit = await Promise.race([d2.exited, new Promise((r) => setTimeout(() => r('still running'), 30_000))]);
+    expect(exit, d2.lines.slice(-20).join('\n')).toEqual({ code: 0, signal: null });
+    expect(rsp.requests.filter((r) => r.driver_id === id).map((r) => r.action)).toEqual(['QUERY', 'REQUEST', 'QUERY', 'STOP']);
+    expect(rsp.sessions.has(id)).toBe(false);
+    const out = stdoutLines(d2);
+    expect(out.filter((l) => l.startsWith(`${id} ${cp} COMPLETED`) && /ticket S-\d+-.*reason driver_stop$/.test(l))).toHaveLength(1);
+    expect(out.at(-1)).toMatch(new RegExp(`^${id} summary: 1 session \\(1 completed, 0 interrupted\\)`));
+  });
+
+  it('request timed out and accepted late anyway (CANCEL ignored): the driver follows that session and stops it; nothing is left supplying', async () => {
+    const cp = uniq('CP-LATE');
+    const rsp = await startTestResponder(net0.mqttUrl, () => 'late');
+    closers.push(rsp.close);
+    const id = uniq('driver-lou');
+    const d = driver(id, ['--requests', await requestFile([cp]), '--request-timeout-ms', '1500', '--max-charge-s', '1', '--wait-s', '0']);
+    const exit = await Promise.race([d.exited, new Promise((r) => setTimeout(() => r('still running'), 40_000))]);
+    expect(exit, d.lines.slice(-20).join('\n')).toEqual({ code: 0, signal: null });
+    const acts = rsp.requests.filter((r) => r.driver_id === id).map((r) => r.action);
+    expect(acts.slice(0, 4)).toEqual(['QUERY', 'REQUEST', 'CANCEL', 'QUERY']);
+    expect(acts).toContain('STOP');
+    expect(rsp.sessions.has(id)).toBe(false); // the late supply was stopped
+    const out = stdoutLines(d);
+    expect(out).toContain(`${id} ${cp} TIMEOUT no answer within 1500 ms, cancelling`);
+    expect(out.filter((l) => l.startsWith(`${id} ${cp} COMPLETED`))).toHaveLength(1);
+  });
+
+  it('SIGTERM while charging: the leaving driver stops its session and prints the ticket before exiting 0', async () => {
+    const cp = uniq('CP-Q');
+    const rsp = await startTestResponder(net0.mqttUrl, () => 'endless');
+    closers.push(rsp.close);
+    const id = uniq('driver-quit');
+    const d = driver(id, ['--requests', await requestFile([cp]), '--request-timeout-ms', '5000']);
+    await d.waitForLine((l) => l.startsWith(`${id} ${cp} IN_PROGRESS`), 30_000);
+    d.child.kill('SIGTERM');
+    expect(await d.exited).toEqual({ code: 0, signal: null });
+    expect(rsp.requests.filter((r) => r.driver_id === id).map((r) => r.action)).toEqual(['QUERY', 'REQUEST', 'STOP']);
+    expect(rsp.sessions.has(id)).toBe(false);
+    const out = stdoutLines(d);
+    expect(out).toContain(`${id} ${cp} STOP (driver leaving)`);
+    expect(out.some((l) => l.startsWith(`${id} ${cp} COMPLETED`))).toBe(true);
+    expect(out.at(-1)).toMatch(new RegExp(`^${id} summary: 1 session `));
+  });
+
+  it('many requests in one run: no abort-listener leak (MaxListenersExceededWarning)', async () => {
+    const cp = uniq('CP-NO');
+    const rsp = await startTestResponder(net0.mqttUrl, () => 'reject');
+    closers.push(rsp.close);
+    const id = uniq('driver-many');
+    const d = driver(id, ['--requests', await requestFile(Array.from({ length: 14 }, () => cp)), '--wait-s', '0', '--request-timeout-ms', '5000']);
+    expect(await d.exited).toEqual({ code: 0, signal: null });
+    expect(stdoutLines(d).at(-1)).toMatch(/14 rejected/);
+    expect(d.lines.filter((l) => /MaxListenersExceeded|memory leak/.test(l))).toEqual([]);
   });
 
   it('--http: charging points proxied from central, requests validated (4xx with a reason), updates listed; SIGTERM prints the summary, exit 0', async () => {

@@ -21,7 +21,7 @@ describe('gateway with credentials, bridged to Kafka', () => {
     return m ? Number(m.split(' ').pop()) : 0;
   };
   const connect = (id: string) => {
-    const c = mqtt.connect(`mqtt://127.0.0.1:${gw.mqttPort}`, { username: id, password: `secret-${id}`, clientId: `${id}-${Math.random()}`, reconnectPeriod: 0 });
+    const c = mqtt.connect(`mqtt://127.0.0.1:${gw.mqttPort}`, { username: id, password: `secret-${id}`, clientId: id, reconnectPeriod: 0 });
     clients.push(c);
     return new Promise<mqtt.MqttClient>((res, rej) => { c.once('connect', () => res(c)); c.once('error', rej); });
   };
@@ -70,11 +70,11 @@ describe('gateway with credentials, bridged to Kafka', () => {
     await cp2.publishAsync('cp/CP-002/status', status('CP-001', 99), { qos: 1 });
     await waitFor(async () => (await metric('gateway_rejected_total{reason="spoofed"}')) === 1, { timeoutMs: 10_000 });
 
-    // 1,000 malformed payloads: bad JSON, wrong schema, binary, and one 1 MB body.
+    // 1,000 malformed payloads: bad JSON, wrong schema, binary, and one 100 KiB body.
     for (let i = 0; i < 333; i++) cp2.publish('cp/CP-002/telemetry', '{"broken');
     for (let i = 0; i < 333; i++) cp2.publish('cp/CP-002/telemetry', JSON.stringify({ v: 1, type: 'telemetry', cp_id: 'CP-002' }));
     for (let i = 0; i < 333; i++) cp2.publish('cp/CP-002/telemetry', Buffer.from([0xff, 0x00, 0xfe, i & 0xff]));
-    await cp2.publishAsync('cp/CP-002/telemetry', Buffer.alloc(1024 * 1024, 0x41), { qos: 1 });
+    await cp2.publishAsync('cp/CP-002/telemetry', Buffer.alloc(100 * 1024, 0x41), { qos: 1 }); // over the bridge's 64 KiB, under the edge's packet limit
     await waitFor(async () => (await metric('gateway_rejected_total{reason="not_json"}')) === 666
       && (await metric('gateway_rejected_total{reason="schema"}')) === 333
       && (await metric('gateway_rejected_total{reason="oversize"}')) === 1, { timeoutMs: 30_000, what: 'reject counters' });

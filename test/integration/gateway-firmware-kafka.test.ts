@@ -86,8 +86,9 @@ describe('firmware engines through the gateway process to Kafka', () => {
     }
     expect(reader.of('cp.telemetry', target)).toEqual([]);
 
-    // Every record is keyed by the CP it speaks for; per CP, status and telemetry seq only grow.
-    for (const r of reader.records) expect(r.key).toBe(r.value.cp_id);
+    // Every record is keyed by the CP it speaks for (the gateway's heartbeat by the gateway); per CP, status and telemetry seq only grow.
+    for (const r of reader.records) expect(r.key).toBe(r.value.type === 'gateway' ? r.value.gateway_id : r.value.cp_id);
+    expect(reader.records.some((r) => r.value.type === 'gateway')).toBe(true);
     for (const id of ids) {
       const statuses = reader.of('cp.status', id).filter((r) => r.value.type === 'status').map((r) => r.value.seq as number);
       expect(statuses.length).toBeGreaterThanOrEqual(2);

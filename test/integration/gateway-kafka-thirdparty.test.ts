@@ -51,7 +51,7 @@ describe('third-party clients on both sides: mosquitto clients on MQTT, kcat on 
   });
 
   it('a command produced with kcat -P to central.commands reaches mosquitto_sub on that CP\'s command topic', async () => {
-    const sub = run('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(gw.mqttPort), ...auth, '-i', `${cpId}-sub`, '-t', `cp/${cpId}/cmd`, '-q', '1', '-C', '1']);
+    const sub = run('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(gw.mqttPort), ...auth, '-i', cpId, '-t', `cp/${cpId}/cmd`, '-q', '1', '-C', '1']);
     children.push(sub.child);
     const cmd = { v: 1, command_id: `kcat-${Date.now()}`, cp_id: cpId, command: 'STOP_CP', ts: Date.now() };
     // The gateway's consumer joins its group asynchronously: produce until the command arrives.

@@ -22,7 +22,8 @@ describe('gateway TLS listener with mosquitto clients', () => {
 
   it('a status published by mosquitto_pub over TLS (verified against the test CA) reaches mosquitto_sub on the embedded bus', async () => {
     let out = '';
-    const sub = spawn('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(gw.mqttPort), '-t', 'bus/cp.status/#', '-v', '-C', '1']);
+    // This CP's key only: the gateway's heartbeat rides cp.status too, keyed by the gateway.
+    const sub = spawn('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(gw.mqttPort), '-t', 'bus/cp.status/CP-TLS', '-v', '-C', '1']);
     sub.stdout.on('data', (d) => { out += d.toString(); });
     try {
       const msg = JSON.stringify({ v: 1, type: 'status', cp_id: 'CP-TLS', state: 'ACTIVATED', seq: 1, ts: Date.now() });

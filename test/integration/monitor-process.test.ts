@@ -95,7 +95,9 @@ describe('evcharging monitor (real process, real engine, test report receiver)',
     expect(fault).toMatchObject({ cp_id: cpId, engine_ok: false });
     expect(fault.reason).toMatch(/refused|closed/);
     // Nothing but healthy heartbeats before it, and exactly two bad polls counted when it fired.
-    const detected = mon.logs().find((l) => l.msg === 'engine fault detected, reporting to central');
+    // The report and the log line are written independently: on a loaded machine the HTTP report can
+    // arrive first, so wait for the line (with a deadline) instead of expecting it already there.
+    const detected = await waitFor(() => mon.logs().find((l) => l.msg === 'engine fault detected, reporting to central'), { timeoutMs: 10_000, what: 'fault log line' });
     expect(detected).toMatchObject({ bad_polls: 2 });
     // While down: heartbeats with engine_ok false, no second fault report.
     const afterFault = rx.reports.length;

@@ -20,7 +20,7 @@ let net: OcppNetwork | undefined;
 const clients: RpcClient[] = [];
 
 beforeAll(async () => {
-  net = await OcppNetwork.start({ cps: { 'CP-OC16': 'secret-16', 'CP-OC201': 'secret-201', 'CP-FWOC': 'secret-fw' }, price: PRICE });
+  net = await OcppNetwork.start({ cps: { 'CP-OC16': 'secret-16', 'CP-OC201': 'secret-201', 'CP-FWOC': 'secret-fw' }, drivers: ['driver-oc16', 'driver-oc201', 'driver-fw'], price: PRICE });
 }, 120_000);
 let firmware: CliProcess | undefined;
 afterAll(async () => {

@@ -9,7 +9,7 @@ import { waitFor } from '../helpers/wait.js';
 /**
  * A real `evcharging central` process on its own temp data dir, for the attacks on central's
  * HTTP side. No gateway is needed for those (central serves HTTP at once and waits for its bus
- * in the background); CPs come from a --cp-file.
+ * in the background; /health answers 503 with its full body meanwhile); CPs come from a --cp-file.
  */
 export interface CentralProc { url: string; port: number; dir: string; dataDir: string; token: string; proc: CliProcess; stop(): Promise<void>; restart(extra?: string[]): Promise<void> }
 
@@ -40,7 +40,8 @@ export async function startCentralProc(o: { cps?: string[]; args?: string[]; env
 async function up(c: CentralProc): Promise<void> {
   await waitFor(async () => {
     if (c.proc.child.exitCode !== null) throw new Error(`central exited:\n${c.proc.lines.join('\n')}`);
-    return (await get(c.url, '/health').catch(() => undefined))?.status === 200;
+    // Serving: central's own body (503 while its bus is away, as here: these attacks need no bus).
+    return (await get(c.url, '/health').catch(() => undefined))?.body?.service === 'ev-central';
   }, { timeoutMs: 30_000, intervalMs: 100, what: 'central /health' });
 }
 

@@ -266,7 +266,15 @@ describe('Dockerfile', () => {
     const lastFrom = lines.map((l) => /^FROM /.test(l)).lastIndexOf(true);
     expect(user).toBeGreaterThan(lastFrom);
     expect(lines.find((l) => l.startsWith('ENTRYPOINT'))).toBe('ENTRYPOINT ["node", "bin/evcharging.js"]');
-    expect(text).toMatch(/npm ci --omit=dev/);
+    // What runs is dist/ (compiled in the build stage), with production packages only.
+    expect(text).toMatch(/RUN npm ci\b/);
+    expect(text).toMatch(/npm run build/);
+    expect(text).toMatch(/--omit=dev/);
+    expect(lines).toContain('COPY --from=build /app/dist ./dist');
+  });
+
+  it('needs no BuildKit frontend: no `# syntax=` line (offline, BuildKit would pull one)', () => {
+    expect(text).not.toMatch(/^#\s*syntax\s*=/m);
   });
 
   it('copies only paths that exist, and the build context leaves out what the image does not need', () => {
@@ -300,4 +308,33 @@ describe('helper scripts', () => {
       }
     });
   }
+});
+
+describe('compose files need nothing exported to be inspected', () => {
+  it('no ${VAR:?} parameter: `ps`, `logs` and `down` work in a new terminal', () => {
+    for (const f of fs.readdirSync(DOCKER).filter((x) => x.endsWith('.yml'))) {
+      expect(fs.readFileSync(path.join(DOCKER, f), 'utf8'), f).not.toMatch(/\$\{[A-Z0-9_]+:\?/);
+    }
+  });
+
+  it("Kafka's log directory is the mounted volume (apache/kafka writes to /tmp otherwise)", () => {
+    for (const f of ['docker-compose.yml', 'docker-compose.lab-core.yml']) {
+      const kafka = load(f).services.kafka!;
+      const mount = (kafka as { volumes?: string[] }).volumes?.[0]?.split(':')[1];
+      expect(mount, f).toBe('/var/lib/kafka/data');
+      expect(envOf(kafka).KAFKA_LOG_DIRS, f).toBe(mount);
+    }
+  });
+
+  it("the CP machine's file uses the original's names: CENTRAL_HOST/PORT and GATEWAY_HOST say where machine 1 is", () => {
+    const services = load('docker-compose.lab-cps.yml').services;
+    for (const [name, s] of Object.entries(services)) {
+      const env = envOf(s);
+      if (name.startsWith('monitor-')) {
+        expect(Object.keys(env)).toEqual(expect.arrayContaining(['CP_MONITOR_CP_ID', 'CP_MONITOR_CP_E_HOST', 'CP_MONITOR_CP_E_PORT', 'CENTRAL_HOST', 'CENTRAL_PORT', 'CP_MONITOR_HEALTH_INTERVAL', 'CP_MONITOR_LOG_LEVEL']));
+      } else {
+        expect(Object.keys(env)).toEqual(expect.arrayContaining(['CP_ENGINE_CP_ID', 'CP_ENGINE_HEALTH_PORT', 'GATEWAY_HOST']));
+      }
+    }
+  });
 });

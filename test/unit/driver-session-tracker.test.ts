@@ -78,19 +78,91 @@ describe('driver session tracker (pure)', () => {
     expect(st.state.totals.sessions).toBe(0);
   });
 
-  it('no answer within the timeout: finished as timeout, once', () => {
-    expect(onTick(start(), 4999, LIM).finished).toBeUndefined();
+  it('no answer within the timeout: CANCEL and a QUERY, then "no session" from central finishes it as a timeout', () => {
+    expect(onTick(start(), 4999, LIM).send).toBeUndefined();
     const t = onTick(start(), 5000, LIM);
-    expect(t.finished).toBe('timeout');
-    expect(t.line).toBe(`${D} CP-001 TIMEOUT no answer within 5000 ms, moving on`);
+    expect(t.finished).toBeUndefined();
+    expect(t.line).toBe(`${D} CP-001 TIMEOUT no answer within 5000 ms, cancelling`);
+    expect(t.send).toEqual([{ action: 'CANCEL', request_id: 'R1-cancel', cancels: 'R1', cp_id: 'CP-001' }, { action: 'QUERY', request_id: 'R1-q1' }]);
     expect(t.state.totals.timedOut).toBe(1);
-    expect(onTick(t.state, 9000, LIM).finished).toBeUndefined();
+    expect(onTick(t.state, 5100, LIM).send).toBeUndefined(); // cancelled once
+    const a = onUpdate(t.state, upd({ status: 'REJECTED', request_id: 'R1-q1', reason: 'no session' }), 5200);
+    expect(a.finished).toBe('timeout');
+    expect(a.line).toBe(`${D} CP-001 no session started, moving on`);
+    expect(a.state.current).toBeUndefined();
+    // Accepted later after all (central was behind): nobody follows it, so it is stopped at once.
+    const late = onUpdate(a.state, upd({ status: 'ACCEPTED', request_id: 'R1', cp_id: 'CP-001', session_id: 'S7' }), 9000);
+    expect(late.send).toEqual([{ action: 'STOP', request_id: 'R1-late-stop', cp_id: 'CP-001' }]);
   });
 
-  it('a session that goes silent times out after the same timeout since the last update', () => {
-    const s = onUpdate(start(), upd({ status: 'ACCEPTED', request_id: 'R1', session_id: 'S1' }), 1000).state;
-    expect(onTick(s, 5999, { requestTimeoutMs: 5000 }).finished).toBeUndefined();
-    expect(onTick(s, 6000, { requestTimeoutMs: 5000 }).line).toMatch(/TIMEOUT no update for 5000 ms/);
+  it('request timed out but central had accepted it: the QUERY names the running session, which is followed and stopped at the limit', () => {
+    const t = onTick(start(), 5000, LIM);
+    const a = onUpdate(t.state, upd({ status: 'IN_PROGRESS', request_id: 'R1-q1', cp_id: 'CP-001', session_id: 'S5', kw: 11, kwh: 1, eur: 0.35, started_at: 3000 }), 5100);
+    expect(a.finished).toBeUndefined();
+    expect(a.state.current).toMatchObject({ phase: 'charging', sessionId: 'S5', chargingSince: 3000, cancelled: false });
+    expect(a.state.current?.check).toBeUndefined();
+    const stop = onTick(a.state, 13_000, LIM);
+    expect(stop.sendStop).toBe(true);
+    const end = onUpdate(stopSent(stop.state, 'R2', 13_000), upd({ status: 'COMPLETED', request_id: 'R2', session_id: 'S5', ticket: ticket({ session_id: 'S5', reason: 'driver_stop' }) }), 13_500);
+    expect(end.finished).toBe('completed');
+    expect(end.state.totals).toMatchObject({ sessions: 1, completed: 1, timedOut: 1 });
+  });
+
+  it('a silent session is asked about, again until central answers (said once); an end it reports is printed once', () => {
+    let s = onUpdate(start(), upd({ status: 'ACCEPTED', request_id: 'R1', session_id: 'S1' }), 1000).state;
+    expect(onTick(s, 5999, LIM).send).toBeUndefined();
+    const q = onTick(s, 6000, LIM);
+    expect(q.line).toBe(`${D} CP-001 no update for 5000 ms, asking central`);
+    expect(q.send).toEqual([{ action: 'QUERY', request_id: 'R1-q1' }]);
+    expect(q.finished).toBeUndefined();
+    const again = onTick(q.state, 11_000, LIM);
+    expect(again.send).toEqual([{ action: 'QUERY', request_id: 'R1-q2' }]);
+    expect(again.line).toMatch(/no answer from central within 5000 ms, asking again/);
+    const third = onTick(again.state, 16_000, LIM);
+    expect(third.send).toEqual([{ action: 'QUERY', request_id: 'R1-q3' }]);
+    expect(third.line).toBeUndefined();
+    s = third.state;
+    const end = onUpdate(s, upd({ status: 'INTERRUPTED', request_id: 'R1-q3', session_id: 'S1', cp_id: 'CP-001', ticket: ticket({ reason: 'unreachable', interrupted: true }) }), 16_500);
+    expect(end.finished).toBe('interrupted');
+    expect(end.line).toMatch(/INTERRUPTED .* reason unreachable/);
+    // The same end redelivered later (or an older check's answer) is not printed again.
+    expect(onUpdate(end.state, upd({ status: 'INTERRUPTED', request_id: 'R1', session_id: 'S1', ticket: ticket() }), 17_000).line).toBeUndefined();
+    expect(onUpdate(end.state, upd({ status: 'INTERRUPTED', request_id: 'R1-q2', session_id: 'S1', ticket: ticket() }), 17_000).line).toBeUndefined();
+  });
+
+  it('"driver already charging": asks central, takes the running session it names', () => {
+    const r = onUpdate(start(), upd({ status: 'REJECTED', request_id: 'R1', cp_id: 'CP-001', reason: 'driver already charging' }), 100);
+    expect(r.finished).toBeUndefined();
+    expect(r.send).toEqual([{ action: 'QUERY', request_id: 'R1-q1' }]);
+    expect(r.state.totals.rejected).toBe(1);
+    const a = onUpdate(r.state, upd({ status: 'IN_PROGRESS', request_id: 'R1-q1', cp_id: 'CP-009', session_id: 'S-OLD' }), 200);
+    expect(a.state.current).toMatchObject({ cpId: 'CP-009', sessionId: 'S-OLD', phase: 'charging' });
+    expect(a.line).toMatch(/session S-OLD is ours: following it/);
+    expect(onTick(a.state, 300, LIM).send).toBeUndefined(); // no CANCEL for the refused request
+  });
+
+  it('a STOP with no end in sight is sent again; a refused STOP asks central', () => {
+    let s = onUpdate(start(), upd({ status: 'ACCEPTED', request_id: 'R1', session_id: 'S1' }), 0).state;
+    s = stopSent(s, 'R2', 1000);
+    s = onUpdate(s, upd({ status: 'IN_PROGRESS', session_id: 'S1' }), 5500).state;
+    const again = onTick(s, 6000, LIM);
+    expect(again.sendStop).toBe(true);
+    expect(again.line).toMatch(/no end within 5000 ms of STOP, sending STOP again/);
+    const refused = onUpdate(stopSent(again.state, 'R3', 6000), upd({ status: 'REJECTED', request_id: 'R3', reason: 'no active session' }), 6100);
+    expect(refused.send).toEqual([{ action: 'QUERY', request_id: 'R1-q1' }]);
+    expect(refused.finished).toBeUndefined();
+  });
+
+  it('start-up QUERY naming a running session: taken back (adopted), followed to its end', () => {
+    const s = queried(initialTracker(D), 'Q1', 0);
+    const a = onUpdate(s, upd({ status: 'IN_PROGRESS', request_id: 'Q1', cp_id: 'CP-001', session_id: 'S9', kw: 11, kwh: 1, eur: 0.35 }), 10);
+    expect(a.adopted).toBe(true);
+    expect(a.queryAnswer).toBe(true);
+    expect(a.line).toBe(`${D} last session: CP-001 IN_PROGRESS 11.0 kW 1.00 kWh 0.35 €, following it`);
+    expect(a.state.current).toMatchObject({ sessionId: 'S9', phase: 'charging', chargingSince: 10 });
+    expect(onTick(a.state, 10_010, LIM).sendStop).toBe(true);
+    const end = onUpdate(a.state, upd({ status: 'COMPLETED', request_id: 'R0', session_id: 'S9', cp_id: 'CP-001', ticket: ticket({ session_id: 'S9' }) }), 20);
+    expect(end.finished).toBe('completed');
   });
 
   it('max charge time: asks for STOP once (stopping phase), then waits for the final update', () => {
@@ -100,7 +172,7 @@ describe('driver session tracker (pure)', () => {
     const t = onTick(s, 10_000, LIM);
     expect(t.sendStop).toBe(true);
     expect(t.line).toBe(`${D} CP-001 STOP after 10 s of charging`);
-    s = stopSent(t.state, 'R2');
+    s = stopSent(t.state, 'R2', 10_000);
     s = onUpdate(s, upd({ status: 'IN_PROGRESS', session_id: 'S1' }), 10_500).state;
     expect(onTick(s, 11_000, LIM).sendStop).toBeUndefined();
     const end = onUpdate(s, upd({ status: 'COMPLETED', request_id: 'R2', session_id: 'S1', ticket: ticket({ reason: 'driver_stop' }) }), 11_000);

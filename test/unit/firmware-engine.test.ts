@@ -1,15 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import pino from 'pino';
-import { CentralCommandMsg, CommandAckMsg, CpAnnounceMsg, CpStatusMsg, CpTelemetryMsg, SessionEndMsg, type Command } from '../../protocol/index.js';
-import { createEngine, type LinkPort } from '../../firmware/engine.js';
+import { CentralCommandMsg, CommandAckMsg, CpAnnounceMsg, CpStatusMsg, CpTelemetryMsg, SessionEndMsg, mqttRouteOf, type Command, type CpOutMsg } from '../../protocol/index.js';
+import { createEngine } from '../../firmware/engine.js';
+import type { LinkPort } from '../../firmware/link.js';
 import { createSimHal } from '../../firmware/hal/sim.js';
 import { loadProfile, withOverrides, type HwProfile } from '../../hw-profiles/profile.js';
 
-/** The engine's link port, in memory: records what would go out over MQTT. */
+/** The engine's link port, in memory: records what would go out over MQTT (routed by the channel table, as the MQTT link does). */
 class MemoryLink implements LinkPort {
   sent: Array<{ topic: string; msg: Record<string, unknown>; qos: 0 | 1; retain: boolean }> = [];
-  publish(topic: string, payload: Buffer, opts: { qos: 0 | 1; retain?: boolean }) {
-    this.sent.push({ topic, msg: JSON.parse(payload.toString()), qos: opts.qos, retain: opts.retain ?? false });
+  send(msg: CpOutMsg) {
+    const { topic, qos, retain } = mqttRouteOf(msg.cp_id, msg);
+    this.sent.push({ topic, msg: JSON.parse(JSON.stringify(msg)), qos, retain });
   }
   on(channel: string) { return this.sent.filter((s) => s.topic.endsWith(`/${channel}`)); }
 }
@@ -110,6 +112,20 @@ describe('firmware engine (in-memory link, fake clock)', () => {
       ['STOP_CP', false, 'command is for CP-OTHER, this is CP-T1'],
     ]);
     expect(engine.counters.rejected).toBe(3);
+  });
+
+  it('a START past its expires_at is refused with the reason and starts no supply', async () => {
+    const { link, engine, advance, cmd, now } = await connected();
+    engine.command(cmd('START_SUPPLY', { session_id: 'S-LATE', expires_at: now() - 5_000 }));
+    advance(100);
+    const acks = link.on('ack').map((a) => CommandAckMsg.parse(a.msg));
+    expect(acks).toEqual([expect.objectContaining({ command: 'START_SUPPLY', ok: false, state: 'ACTIVATED' })]);
+    expect(acks[0]!.reason).toMatch(/^START expired \d+ ms ago$/);
+    expect(engine.state).toBe('ACTIVATED');
+    expect(link.on('telemetry')).toHaveLength(0);
+    engine.command(cmd('START_SUPPLY', { session_id: 'S-OK', expires_at: now() + 60_000 }));
+    advance(100);
+    expect(engine.state).toBe('SUPPLYING');
   });
 
   it('a full session: vehicle full ends it with metered kWh and EUR = kWh x price', async () => {

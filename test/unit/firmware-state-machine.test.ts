@@ -100,6 +100,17 @@ describe('CP state machine: details', () => {
     expect(r.effects).toEqual([{ type: 'session_start', session: s }, { type: 'relay', closed: true }]);
   });
 
+  it('a START whose expires_at has passed is refused in every state; one within its deadline starts', () => {
+    for (const st of CP_STATES) {
+      const r = step(contexts[st], { ...events.START_SUPPLY, expires_at: NOW - 1 } as CpEvent, NOW);
+      expect(r.rejected).toMatch(/^START expired 1 ms ago$/);
+      expect(r.ctx).toBe(contexts[st]);
+      expect(r.effects).toEqual([]);
+    }
+    const ok = step(contexts.ACTIVATED, { ...events.START_SUPPLY, expires_at: NOW } as CpEvent, NOW);
+    expect(ok.ctx.state).toBe('SUPPLYING');
+  });
+
   it('STOP_SUPPLY carries driver_stop when the driver asked', () => {
     const r = step(contexts.SUPPLYING, { type: 'STOP_SUPPLY', reason: 'driver_stop' }, NOW);
     expect(r.effects).toContainEqual({ type: 'session_end', session, reason: 'driver_stop', at: NOW });

@@ -1,0 +1,83 @@
+import type { Aedes } from 'aedes';
+import { embeddedBusTopic, type CentralCommandMsg } from '../protocol/index.js';
+import type { BusEntry } from './bridge.js';
+import { ForwardBuffer } from './forward-buffer.js';
+import type { BusSink, SinkCounters } from './sink.js';
+
+/**
+ * The embedded bus: entries are published on this gateway's own broker as `bus/<topic>/<key>`.
+ *
+ * Never from inside aedes' publish handling: a synchronous publish there deepens aedes'
+ * emitter chain with every message waiting, until the stack overflows (the 7k msgs/s crash).
+ * Entries wait in the bounded forward buffer, drained on setImmediate one batch at a time (at
+ * most `batchMax` handed to the broker at once; its callback comes once the subscribers'
+ * sockets took the message, so a slow consumer slows the drain). Over the bound the oldest
+ * telemetry is shed and counted; critical entries are never shed — their CPs wait for their
+ * acknowledgement instead. Arrival order is kept.
+ */
+export class EmbeddedSink implements BusSink {
+  readonly kind = 'embedded' as const;
+  private readonly buffer: ForwardBuffer;
+  private busy = false;
+  private scheduled = false;
+  private closing = false;
+  private commandHandler?: (key: string, cmd: CentralCommandMsg) => void;
+
+  constructor(private readonly broker: Aedes, private readonly counters: SinkCounters, max: number, private readonly batchMax = 512) {
+    this.buffer = new ForwardBuffer(max);
+  }
+
+  get queued(): number { return this.buffer.size; }
+  up(): boolean { return !this.closing; }
+
+  push(entry: BusEntry, safe?: () => void): void {
+    if (this.closing) return;
+    const before = this.buffer.shed;
+    this.buffer.push({ topic: entry.topic, key: entry.key, value: entry.value, droppable: entry.droppable, critical: entry.critical, onBus: safe });
+    const shed = this.buffer.shed - before;
+    if (shed) this.counters.shed(shed);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.busy) return;
+    this.scheduled = true;
+    setImmediate(() => { this.scheduled = false; this.drain(); });
+  }
+
+  private drain(): void {
+    const batch = this.buffer.take(this.batchMax);
+    this.counters.buffered(this.buffer.size);
+    if (!batch.length) return;
+    this.busy = true;
+    let left = batch.length;
+    for (const p of batch) {
+      const topic = embeddedBusTopic(p.topic as never, p.key);
+      this.broker.publish({ cmd: 'publish', topic, payload: p.value, qos: 1, retain: false, dup: false }, () => {
+        this.counters.bridged(p.topic, 1);
+        p.onBus?.();
+        if (--left === 0) {
+          this.buffer.ack();
+          this.busy = false;
+          this.counters.buffered(this.buffer.size);
+          if (this.buffer.size) this.schedule();
+        }
+      });
+    }
+  }
+
+  onCommand(handler: (key: string, cmd: CentralCommandMsg) => void): void { this.commandHandler = handler; }
+  /** The server hands over commands published on `bus/central.commands/<cp>` here (decoded once). */
+  command(key: string, cmd: CentralCommandMsg): void { this.commandHandler?.(key, cmd); }
+
+  async start(): Promise<void> { this.counters.busUp(true); }
+
+  health(): Record<string, unknown> { return { bus: 'embedded', buffered: this.buffer.size, shed: this.buffer.shed }; }
+
+  async close(drainMs: number): Promise<number> {
+    const deadline = Date.now() + drainMs;
+    while (this.buffer.size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    this.closing = true;
+    return this.buffer.size;
+  }
+}
