@@ -26,7 +26,6 @@ export default function register(program: Command): void {
     .addOption(opt('--credentials <file>', 'credentials file (JSON, scrypt-hashed secrets)', 'GATEWAY_CREDENTIALS_FILE'))
     .addOption(opt('--dev [bool]', 'dev mode: admit every client, no ACLs (loud warning)', 'GATEWAY_DEV_MODE', parseBool))
     .addOption(opt('--buffer-max <n>', 'messages held while Kafka is away (telemetry shed first)', 'GATEWAY_BUFFER_MAX', parsePositiveInt, 100_000))
-    .addOption(opt('--command-max-age-ms <ms>', 'Kafka commands older than this are dropped, not sent to the CP', 'GATEWAY_COMMAND_MAX_AGE_MS', parsePositiveInt, 120_000))
     .addOption(opt('--max-packet-bytes <n>', 'largest MQTT packet after CONNECT; a bigger one closes the connection', 'GATEWAY_MAX_PACKET_BYTES', parsePositiveInt, DEFAULT_EDGE_LIMITS.maxPacketBytes))
     .addOption(opt('--max-connections <n>', 'MQTT connections held at once (lowered to fit the fd limit)', 'GATEWAY_MAX_CONNECTIONS', parsePositiveInt, DEFAULT_EDGE_LIMITS.maxConnections))
     .addOption(opt('--max-pending <n>', 'connections that have not finished CONNECT, in all', 'GATEWAY_MAX_PENDING', parsePositiveInt, DEFAULT_EDGE_LIMITS.maxPending))
