@@ -11,6 +11,12 @@ import type { PreloadedCp } from './cp-file.js';
 import { buildHttp } from './http.js';
 import { Store } from './store.js';
 import { ListenError } from '../lib/errors.js';
+import path from 'node:path';
+import { AuditLog } from '../lib/audit.js';
+import type { HttpLimits } from '../lib/http-limits.js';
+import { createMonitorAuth } from './monitor-auth.js';
+import { watchCredentials, type CredentialsWatch } from '../registry/credentials-watch.js';
+import { buildRegistry } from '../registry/server.js';
 
 /**
  * Wires central together: the store (replayed), the controller, the bus subscriptions and
@@ -33,9 +39,19 @@ export interface CentralOptions {
   rules?: Partial<Omit<RulesOptions, 'newId'>>;
   bus: BusConfig;
   log: Logger;
+  /** The credentials file (as the gateway's): set, monitors must authenticate; unset is dev mode. */
+  credentialsFile?: string;
+  /** Audit log file (default <data-dir>/audit.jsonl). */
+  auditFile?: string;
+  limits?: HttpLimits;
+  maxSseClients?: number;
+  sseMaxBufferedBytes?: number;
+  sseMaxStallMs?: number;
+  /** Serve the registry (HTTPS) on this port, writing credentialsFile. */
+  registry?: { host: string; port: number; tlsCert: string; tlsKey: string };
 }
 
-export interface RunningCentral { url: string; adminToken: string; controller: Controller; bus: Bus; close(): Promise<void> }
+export interface RunningCentral { url: string; adminToken: string; controller: Controller; bus: Bus; registryUrl?: string; close(): Promise<void> }
 
 export const CENTRAL_GROUP = 'evcharging-central';
 
@@ -43,8 +59,7 @@ export async function startCentral(o: CentralOptions): Promise<RunningCentral> {
   const { log } = o;
   const { store, report } = await Store.open(o.dataDir);
   log.info({ data_dir: o.dataDir, ...report, charging_points: store.state.cps.size, sessions: store.state.sessions.size }, 'state loaded');
-  if (report.tornTail) log.warn({ data_dir: o.dataDir }, 'journal ended in a torn line (crash mid-write); it was dropped');
-  if (report.badLines) log.warn({ data_dir: o.dataDir, bad_lines: report.badLines }, 'journal lines that are not events were skipped');
+  if (report.tornSavedTo) log.warn({ data_dir: o.dataDir, kept_in: report.tornSavedTo }, `journal ended in a torn line (crash mid-write): not replayed, its bytes kept in ${report.tornSavedTo}`);
 
   // Preloaded CPs join the registry once; what the engines said later is kept.
   const now = Date.now();
@@ -75,13 +90,48 @@ export async function startCentral(o: CentralOptions): Promise<RunningCentral> {
   bus.subscribe('cp.telemetry', (m, meta) => settled(controller.onTelemetry(m, meta)), group);
   bus.subscribe('driver.requests', (m, meta) => settled(controller.onDriverRequest(m, meta)), group);
 
-  const app = buildHttp(controller, bus, log, { adminToken, busKind: bus.kind });
+  store.onFailure((err) => log.error({ err: err.message, data_dir: o.dataDir }, 'journal write failed: central is unhealthy and refuses new work until the disk is fixed and it is restarted'));
+  const audit = new AuditLog({ file: o.auditFile ?? path.join(o.dataDir, 'audit.jsonl') });
+  // Every refused forged bus input is audited (rate-limited per source inside the log).
+  controller.onRefused((r) => {
+    try { audit.record({ identity: r.source, source: 'bus', action: `bus.${r.counter}`, outcome: 'refused', params: { what: r.what, ...r.fields } }); } catch (err) { log.error({ err: errText(err) }, 'audit write failed'); }
+  });
+  let creds: CredentialsWatch | undefined;
+  if (o.credentialsFile) {
+    creds = watchCredentials(o.credentialsFile, { onError: (err) => log.error({ err: err.message }, 'credentials file unreadable; keeping the last good one') });
+  }
+  const app = buildHttp(controller, bus, log, {
+    adminToken, busKind: bus.kind, limits: o.limits, audit, journalFailure: () => store.failure, durable: () => store.durable(),
+    maxSseClients: o.maxSseClients, sseMaxBufferedBytes: o.sseMaxBufferedBytes, sseMaxStallMs: o.sseMaxStallMs,
+    monitorAuth: creds ? createMonitorAuth((id) => creds!.get(id)) : undefined,
+  });
+  let registry: ReturnType<typeof buildRegistry> | undefined;
+  if (o.registry) {
+    if (!o.credentialsFile) throw new ListenError('the registry needs a credentials file to write');
+    registry = buildRegistry({
+      credentialsFile: o.credentialsFile, adminToken, audit, log: log.child({ part: 'registry' }), limits: o.limits,
+      tls: { cert: o.registry.tlsCert, key: o.registry.tlsKey },
+      // A revoked CP is out of service at once: stopped as an admin would, so no request is accepted for it.
+      onRevoke: async (e) => {
+        creds?.reload();
+        if (e.role === 'cp' && controller.state.cps.has(e.id)) await controller.adminSet(e.id, true);
+      },
+      onRegister: () => creds?.reload(),
+    });
+  }
   try {
     await app.listen({ host: o.host, port: o.port });
+    if (registry) await registry.listen({ host: o.registry!.host, port: o.registry!.port });
   } catch (err) {
+    await app.close().catch(() => undefined);
+    creds?.close();
+    audit.close();
     await store.close();
-    throw new ListenError(`cannot listen on ${o.host}:${o.port}: ${errText(err)}`);
+    throw new ListenError(`cannot listen on ${o.host}:${o.port}${o.registry ? ` / registry ${o.registry.host}:${o.registry.port}` : ''}: ${errText(err)}`);
   }
+  const regAddr = registry?.server.address();
+  const registryUrl = registry && typeof regAddr === 'object' && regAddr ? `https://${o.registry!.host === '0.0.0.0' ? 'localhost' : o.registry!.host}:${regAddr.port}` : undefined;
+  if (registryUrl) log.info({ registry: registryUrl }, `registry ready at ${registryUrl}`);
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : o.port;
   // Every address it answers at (bound to all: each interface's), the first one a non-loopback address.
@@ -103,14 +153,17 @@ export async function startCentral(o: CentralOptions): Promise<RunningCentral> {
   const sweep = setInterval(() => { void controller.sweep().catch((err: Error) => log.error({ err: err.message }, 'sweep failed')); }, 250);
 
   return {
-    url, adminToken, controller, bus,
+    url, adminToken, controller, bus, registryUrl,
     async close() {
       clearInterval(sweep);
       abort.abort();
+      await registry?.close();
       await app.close();
+      creds?.close();
       await bus.close().catch(() => undefined);
       await controller.idle();
       await store.close();
+      audit.close();
     },
   };
 }

@@ -1,11 +1,14 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { ServerResponse } from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from '../lib/log.js';
 import { MAX_PAYLOAD_BYTES, MonitorReportMsg } from '../protocol/index.js';
 import { busUp, type Bus } from '../bus/types.js';
 import type { Controller } from './controller.js';
 import { createCentralMetrics } from './metrics.js';
+import { SseHub } from './sse.js';
+import type { MonitorAuth } from './monitor-auth.js';
+import type { AuditLog } from '../lib/audit.js';
+import { applyHttpLimits, DEFAULT_HTTP_LIMITS, fastifyLimitOptions, type HttpLimits } from '../lib/http-limits.js';
 import { registerDashboard } from './dashboard.js';
 
 /**
@@ -14,12 +17,39 @@ import { registerDashboard } from './dashboard.js';
  * above MAX_PAYLOAD_BYTES get 413 before parsing.
  */
 
-export interface HttpOptions { adminToken: string; busKind: Bus['kind']; maxSseClients?: number }
+export interface HttpOptions {
+  adminToken: string; busKind: Bus['kind']; maxSseClients?: number;
+  /** Timeouts and the connection cap (lib/http-limits.ts). */
+  limits?: HttpLimits;
+  /** A live-feed client whose unsent bytes pass this, or that has not drained for sseMaxStallMs, is dropped. */
+  sseMaxBufferedBytes?: number; sseMaxStallMs?: number;
+  /** Set: monitor reports need their monitor's credentials. Unset (dev mode): any report for a known CP is taken. */
+  monitorAuth?: MonitorAuth;
+  audit?: AuditLog;
+  /** The journal's first failed write: central is then unhealthy (503) and refuses new work. */
+  journalFailure?: () => Error | undefined;
+  /** Resolves once everything journaled so far is on disk: an action is acknowledged only then. */
+  durable?: () => Promise<void>;
+}
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
 export function buildHttp(ctl: Controller, bus: Pick<Bus, 'health' | 'stats'>, log: Logger, o: HttpOptions): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: MAX_PAYLOAD_BYTES, return503OnClosing: true });
+  const limits = o.limits ?? DEFAULT_HTTP_LIMITS;
+  const app = Fastify({ logger: false, bodyLimit: MAX_PAYLOAD_BYTES, return503OnClosing: true, ...fastifyLimitOptions(limits) });
+  const connections = applyHttpLimits(app.server, limits);
+  const failure = o.journalFailure ?? (() => undefined);
+  // An answer of 200/202 means "kept": a write that fails turns it into a 503.
+  const saved = async (reply: FastifyReply): Promise<boolean> => {
+    try { await (o.durable?.() ?? Promise.resolve()); return true; } catch (err) {
+      fail(reply, 503, `not saved: central cannot write its journal (${(err as Error).message})`);
+      return false;
+    }
+  };
+  const monitorRefusals = new Map<string, number>();
+  const audit = (e: Parameters<AuditLog['record']>[0]) => {
+    try { o.audit?.record(e); } catch (err) { log.error({ err: (err as Error).message }, 'audit write failed'); }
+  };
   const httpErrors = new Map<number, number>();
   const count = (status: number) => httpErrors.set(status, (httpErrors.get(status) ?? 0) + 1);
   const fail = (reply: FastifyReply, status: number, error: string) => { count(status); return reply.code(status).send({ error }); };
@@ -41,14 +71,21 @@ export function buildHttp(ctl: Controller, bus: Pick<Bus, 'health' | 'stats'>, l
   });
   app.setNotFoundHandler((req, reply) => fail(reply, 404, `no route ${req.method} ${req.url.split('?')[0]}`));
 
+  // A journal that cannot be written: nothing new is taken (it could not be kept), reads still answer.
+  app.addHook('onRequest', async (req, reply) => {
+    const f = failure();
+    if (f && req.method !== 'GET' && req.method !== 'HEAD') return fail(reply, 503, `central cannot write its journal (${f.message}); refusing new work until it is fixed and central restarted`);
+  });
+
   // --- read side ------------------------------------------------------------------------------
 
-  // 503 while the bus is down (same body), so a container healthcheck means "serving".
+  // 503 while the bus is down (same body), so a container healthcheck means "serving"; and while the journal cannot be written.
   app.get('/health', async (_req, reply) => {
     const h = bus.health();
-    if (!busUp(h)) void reply.code(503);
+    const f = failure();
+    if (f || !busUp(h)) void reply.code(503);
     return {
-      status: 'healthy', service: 'ev-central',
+      status: f ? 'unhealthy' : 'healthy', service: 'ev-central', ...(f ? { journal_error: f.message } : {}),
       // The original's values, which its users' scripts compare with: "connected" / "disconnected".
       kafka_producer: h.producer === 'connected' ? 'connected' : 'disconnected', kafka_consumer: h.consumer === 'connected' ? 'connected' : 'disconnected',
       bus: o.busKind, bus_producer: h.producer, bus_consumer: h.consumer, ...(h.problem ? { bus_problem: h.problem } : {}),
@@ -56,6 +93,8 @@ export function buildHttp(ctl: Controller, bus: Pick<Bus, 'health' | 'stats'>, l
       counters: ctl.counters, rejected_by_reason: Object.fromEntries(ctl.rejectReasons),
       // Malformed bus messages never reach central's handlers: the bus drops and counts them.
       bus_stats: bus.stats(), journal: ctl.storeCounters, http_errors: Object.fromEntries(httpErrors), sse_clients: sse.size,
+      sse: sse.counters, connections, monitor_reports_refused_by_reason: Object.fromEntries(monitorRefusals),
+      monitor_auth: o.monitorAuth ? 'credentials' : 'dev (unauthenticated, loopback)',
     };
   });
 
@@ -78,15 +117,38 @@ export function buildHttp(ctl: Controller, bus: Pick<Bus, 'health' | 'stats'>, l
 
   const requireAdmin = async (req: FastifyRequest, reply: FastifyReply) => {
     const m = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '');
-    if (!m) return fail(reply.header('www-authenticate', 'Bearer'), 401, 'admin token required (Authorization: Bearer <token>)');
-    if (!timingSafeEqual(digest(m[1]!.trim()), tokenDigest)) return fail(reply.header('www-authenticate', 'Bearer'), 401, 'wrong admin token');
+    const refuse = (why: string) => {
+      audit({ identity: 'anonymous', source: req.ip, action: 'admin.auth', outcome: 'refused', params: { method: req.method, route: req.url.split('?')[0]!.slice(0, 200), reason: why } });
+      return fail(reply.header('www-authenticate', 'Bearer'), 401, why);
+    };
+    if (!m) return refuse('admin token required (Authorization: Bearer <token>)');
+    if (!timingSafeEqual(digest(m[1]!.trim()), tokenDigest)) return refuse('wrong admin token');
   };
   for (const [action, stop] of [['stop', true], ['resume', false]] as const) {
     app.post<{ Params: { id: string } }>(`/cp/:id/${action}`, { onRequest: requireAdmin }, async (req, reply) => {
       const v = await ctl.adminSet(req.params.id, stop);
+      if (v && !(await saved(reply))) return reply;
+      audit({ identity: 'admin', source: req.ip, action: `cp.${action}`, outcome: v ? 'ok' : 'refused', params: { cp_id: req.params.id.slice(0, 64), ...(v ? {} : { reason: 'unknown CP' }) } });
       return v ? { ok: true, charging_point: v } : fail(reply, 404, `unknown CP ${req.params.id}`);
     });
   }
+
+  // Admin routes registered elsewhere (the dashboard's stop-all/resume-all, the weather service's reports) are audited here.
+  const AUDITED = new Map([['/cp/stop-all', 'cp.stop-all'], ['/cp/resume-all', 'cp.resume-all'], ['/weather/report', 'weather.report']]);
+  app.addHook('onResponse', async (req, reply) => {
+    const action = req.method === 'POST' ? AUDITED.get(req.url.split('?')[0]!) : undefined;
+    if (!action || reply.statusCode === 401) return; // a refused token is audited by requireAdmin
+    const body = req.body as { cp_id?: unknown } | undefined;
+    audit({ identity: 'admin', source: req.ip, action, outcome: reply.statusCode < 400 ? 'ok' : 'refused', params: { status: reply.statusCode, ...(typeof body?.cp_id === 'string' ? { cp_id: body.cp_id.slice(0, 64) } : {}) } });
+  });
+
+  app.get<{ Querystring: { action?: string; identity?: string; limit?: string } }>('/audit', { onRequest: requireAdmin }, async (req, reply) => {
+    if (!o.audit) return fail(reply, 404, 'no audit log configured');
+    const q = req.query;
+    const limit = q.limit === undefined ? 200 : Number(q.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) return fail(reply, 400, 'limit must be an integer from 1 to 1000');
+    return { entries: o.audit.list({ action: q.action?.slice(0, 64), identity: q.identity?.slice(0, 64), limit }), counters: o.audit.counters };
+  });
 
   // --- monitors ---------------------------------------------------------------------------------
 
@@ -96,7 +158,23 @@ export function buildHttp(ctl: Controller, bus: Pick<Bus, 'health' | 'stats'>, l
       const i = r.error.issues[0];
       return fail(reply, 400, `invalid monitor report: ${i?.path.join('.') || '(root)'}: ${i?.message ?? 'invalid'}`);
     }
-    if (!(await ctl.onMonitorReport(r.data))) return fail(reply, 429, `unknown CP ${r.data.cp_id}: the registry is full (--max-cps); report refused`);
+    const refuse = (status: number, reason: string, key: string, identity = 'anonymous') => {
+      monitorRefusals.set(key, (monitorRefusals.get(key) ?? 0) + 1);
+      audit({ identity, source: req.ip, action: 'monitor.report', outcome: 'refused', params: { cp_id: r.data.cp_id, kind: r.data.kind, reason } });
+      if (status === 401) reply.header('www-authenticate', 'Bearer');
+      return fail(reply, status, reason);
+    };
+    let report = r.data;
+    if (o.monitorAuth) {
+      const a = await o.monitorAuth(req.headers.authorization, report.cp_id);
+      if (!a.ok) return refuse(a.status, a.reason, a.status === 401 ? 'unauthenticated' : 'other_cp', a.identity);
+      // The report speaks for the monitor that authenticated, whatever its body says.
+      report = { ...report, monitor_id: a.monitorId };
+    }
+    // Reports never add CPs: a CP joins by its engine speaking through the gateway, the CP file or the registry.
+    if (!ctl.state.cps.has(report.cp_id)) return refuse(404, `unknown CP ${report.cp_id}: monitor reports do not register CPs`, 'unknown_cp', o.monitorAuth ? report.monitor_id : 'anonymous');
+    if (!(await ctl.onMonitorReport(report))) return fail(reply, 429, `unknown CP ${report.cp_id}: the registry is full (--max-cps); report refused`);
+    if (!(await saved(reply))) return reply;
     return reply.code(202).send({ accepted: true, cp_id: r.data.cp_id, monitor_status: ctl.monitorOf(r.data.cp_id) });
   });
 
@@ -104,8 +182,7 @@ export function buildHttp(ctl: Controller, bus: Pick<Bus, 'health' | 'stats'>, l
 
   const dashboard = registerDashboard(app, ctl, { requireAdmin });
 
-  const sse = new Set<ServerResponse>();
-  const maxSse = o.maxSseClients ?? 200;
+  const sse = new SseHub({ maxClients: o.maxSseClients ?? 200, maxBufferedBytes: o.sseMaxBufferedBytes ?? 1 << 20, maxStallMs: o.sseMaxStallMs ?? 30_000 });
   const snapshot = () => JSON.stringify({
     charging_points: ctl.cpViews(), active_requests: ctl.activeRequests(),
     sessions: ctl.sessionViews().slice(-30), events: ctl.recent.slice(-40), history: dashboard.history.columns(), weather: dashboard.weather.view(), at: Date.now(),
@@ -119,26 +196,23 @@ export function buildHttp(ctl: Controller, bus: Pick<Bus, 'health' | 'stats'>, l
     // Same picture as last time (only `at` moved): nothing to send.
     if (s.replace(/"at":\d+\}$/, '') === last.replace(/"at":\d+\}$/, '')) return;
     last = s;
-    for (const res of sse) res.write(`event: snapshot\ndata: ${s}\n\n`);
+    sse.broadcast(`event: snapshot\ndata: ${s}\n\n`);
   };
   ctl.onChange(() => { timer ??= setTimeout(push, 150); });
-  const keepalive = setInterval(() => { for (const res of sse) res.write(': keepalive\n\n'); }, 15_000);
+  const keepalive = setInterval(() => sse.keepalive(), Math.min(15_000, Math.max(1_000, Math.floor((o.sseMaxStallMs ?? 30_000) / 2))));
   keepalive.unref();
 
   app.get('/events', (req, reply) => {
-    if (sse.size >= maxSse) return fail(reply, 503, 'too many live clients');
+    if (!sse.makeRoom()) { sse.refuse(); return fail(reply, 503, 'too many live clients'); }
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-    res.write(`retry: 2000\nevent: snapshot\ndata: ${snapshot()}\n\n`);
-    sse.add(res);
-    req.raw.on('close', () => sse.delete(res));
+    sse.add(res, `retry: 2000\nevent: snapshot\ndata: ${snapshot()}\n\n`);
   });
   app.addHook('onClose', async () => {
     clearInterval(keepalive);
     if (timer) clearTimeout(timer);
-    for (const res of sse) res.end();
-    sse.clear();
+    sse.closeAll();
   });
 
   return app;

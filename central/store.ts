@@ -3,6 +3,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { apply, deserializeState, emptyState, serializeState, type CentralEvent, type CentralState } from './state.js';
 import { StoreError } from '../lib/errors.js';
+import { lineProblem, SnapshotSchema } from './journal-schema.js';
 
 /**
  * Central's durable state: an append-only JSON-lines journal of events (`journal.jsonl`,
@@ -16,7 +17,7 @@ import { StoreError } from '../lib/errors.js';
 
 /** The data dir cannot be used (unreadable snapshot, no permission): a configuration problem. */
 
-export interface ReplayReport { snapshotSeq: number; replayed: number; tornTail: boolean; badLines: number }
+export interface ReplayReport { snapshotSeq: number; replayed: number; tornTail: boolean; badLines: number; /** Where the bytes of a torn last line were kept. */ tornSavedTo?: string }
 
 export interface StoreOptions { compactEvery?: number }
 
@@ -29,7 +30,10 @@ export class Store {
   private linesInJournal = 0;
   private last: Promise<void> = Promise.resolve();
   private closed = false;
-  readonly counters = { appended: 0, fsyncs: 0, compactions: 0 };
+  readonly counters = { appended: 0, fsyncs: 0, compactions: 0, write_failures: 0, refused_appends: 0 };
+  /** The first write that failed (ENOSPC, EIO, …): from then on nothing is appended, central reports itself unhealthy and refuses new work. */
+  failure: Error | undefined;
+  private failureListeners: Array<(err: Error) => void> = [];
 
   private constructor(readonly dir: string, readonly state: CentralState, private readonly opts: Required<StoreOptions>) {}
 
@@ -53,7 +57,14 @@ export class Store {
     const store = new Store(dir, state, probe.opts);
     store.seq = Math.max(report.snapshotSeq, lastSeq(lines));
     store.linesInJournal = lines.length;
-    if (report.tornTail) await store.rewriteJournal(lines);
+    if (report.tornTail) {
+      // The torn bytes are kept beside the journal, never silently deleted.
+      if (replayed.torn !== undefined) {
+        report.tornSavedTo = path.join(dir, `journal.torn-${new Date().toISOString().replace(/[:.]/g, '-')}.jsonl`);
+        await fsp.writeFile(report.tornSavedTo, `${replayed.torn}\n`, { mode: 0o600 });
+      }
+      await store.rewriteJournal(lines);
+    }
     store.fd = fs.openSync(store.journalFile, 'a');
     return { store, report };
   }
@@ -62,6 +73,11 @@ export class Store {
   append(events: CentralEvent[]): Promise<void> {
     if (this.closed) return Promise.reject(new Error('store closed'));
     if (!events.length) return Promise.resolve();
+    if (this.failure) {
+      // Not applied either: the state must never run ahead of what a restart would rebuild.
+      this.counters.refused_appends++;
+      return Promise.reject(new Error(`journal write failed earlier (${this.failure.message}); event refused`));
+    }
     for (const e of events) {
       apply(this.state, e);
       this.buffered += `${JSON.stringify({ seq: ++this.seq, e })}\n`;
@@ -91,12 +107,29 @@ export class Store {
           this.counters.fsyncs++;
           for (const w of waiters) w();
         } catch (err) {
+          this.counters.write_failures++;
+          this.fail(err as Error);
           for (const w of waiters) w(err as Error);
+          this.buffered = '';
+          for (const w of this.pending.splice(0)) w(err as Error);
+          break;
         }
-        if (this.linesInJournal >= this.opts.compactEvery) await this.compact();
+        if (this.linesInJournal >= this.opts.compactEvery) {
+          try { await this.compact(); } catch (err) { this.counters.write_failures++; this.fail(err as Error); }
+        }
       }
       this.writing = undefined;
     })();
+  }
+
+  /** Called once, on the first failed write. */
+  onFailure(fn: (err: Error) => void): void { this.failureListeners.push(fn); }
+  get healthy(): boolean { return !this.failure; }
+
+  private fail(err: Error): void {
+    if (this.failure) return;
+    this.failure = Object.assign(new Error(`${(err as NodeJS.ErrnoException).code ?? 'error'}: ${err.message}`), { code: (err as NodeJS.ErrnoException).code });
+    for (const l of this.failureListeners) l(this.failure);
   }
 
   /** Writes the whole state as a snapshot and starts an empty journal. */
@@ -191,53 +224,131 @@ function lastSeq(lines: string[]): number {
   return 0;
 }
 
-/** Pure-ish replay of a data dir: snapshot, then journal lines above its seq. */
-export async function replay(dir: string): Promise<{ state: CentralState; report: ReplayReport; lines: string[] }> {
+/** Pure-ish replay of a data dir: snapshot, then journal lines above its seq. Any bad line stops it with a StoreError naming the file and line. */
+export async function replay(dir: string): Promise<{ state: CentralState; report: ReplayReport; lines: string[]; torn?: string }> {
   let state = emptyState();
   let snapshotSeq = 0;
-  try {
-    const snap = JSON.parse(await fsp.readFile(path.join(dir, 'snapshot.json'), 'utf8')) as { seq: number; state: unknown };
-    state = deserializeState(snap.state);
-    snapshotSeq = snap.seq;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new StoreError(`central snapshot ${path.join(dir, 'snapshot.json')} is unreadable: ${(err as Error).message}`);
+  const snapFile = path.join(dir, 'snapshot.json');
+  let snapText: string | undefined;
+  try { snapText = await fsp.readFile(snapFile, 'utf8'); } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new StoreError(`central snapshot ${snapFile} is unreadable: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
+  if (snapText !== undefined) {
+    let raw: unknown;
+    try { raw = JSON.parse(snapText); } catch { throw new StoreError(`central snapshot ${snapFile} is unreadable: not JSON`); }
+    const r = SnapshotSchema.safeParse(raw);
+    if (!r.success) throw new StoreError(`central snapshot ${snapFile} is invalid: ${r.error.issues[0]?.path.join('.') || '(root)'}: ${r.error.issues[0]?.message ?? 'invalid'}`);
+    state = deserializeState((raw as { state: unknown }).state);
+    snapshotSeq = r.data.seq;
+  }
+  const file = path.join(dir, 'journal.jsonl');
   let text = '';
-  try { text = await fsp.readFile(path.join(dir, 'journal.jsonl'), 'utf8'); } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  try { text = await fsp.readFile(file, 'utf8'); } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new StoreError(`central journal ${file} is unreadable: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  const { events, lines, tornTail, badLines } = parseJournal(text);
+  const { events, lines, tornTail, badLines, bad, torn } = parseJournal(text);
+  if (bad.length) {
+    const b = bad[0]!;
+    throw new StoreError(`journal ${file} line ${b.line}: ${b.problem}${bad.length > 1 ? ` (and ${bad.length - 1} more bad line${bad.length > 2 ? 's' : ''})` : ''}; nothing was changed: run \`evcharging central journal check --data-dir ${dir}\` to see them and \`journal repair\` to keep every valid event`);
+  }
   let replayed = 0;
   for (const { seq, e } of events) {
     if (seq <= snapshotSeq) continue;
     apply(state, e);
     replayed++;
   }
-  return { state, report: { snapshotSeq, replayed, tornTail, badLines }, lines };
+  return { state, report: { snapshotSeq, replayed, tornTail, badLines }, lines, torn };
 }
 
+export interface BadLine { line: number; problem: string; text: string }
+
 /**
- * Parses journal text. The last line may be torn by a crash mid-write (no trailing newline or
- * not JSON): it is dropped. A bad line elsewhere is skipped and counted.
+ * Parses and validates journal text. The last line may be torn by a crash mid-write (no
+ * trailing newline, not a whole event): it is set aside as `torn` (the store keeps its bytes
+ * in a side file, never deletes them). Any other line that is not a valid event, with a seq
+ * above the line before, is listed in `bad`.
  */
-export function parseJournal(text: string): { events: Array<{ seq: number; e: CentralEvent }>; lines: string[]; tornTail: boolean; badLines: number } {
+export function parseJournal(text: string): { events: Array<{ seq: number; e: CentralEvent }>; lines: string[]; tornTail: boolean; badLines: number; bad: BadLine[]; torn?: string } {
   const raw = text.split('\n');
   const endsClean = text.endsWith('\n') || text === '';
   if (raw[raw.length - 1] === '') raw.pop();
   const events: Array<{ seq: number; e: CentralEvent }> = [];
   const lines: string[] = [];
+  const bad: BadLine[] = [];
   let tornTail = false;
-  let badLines = 0;
+  let torn: string | undefined;
+  let prevSeq = 0;
   raw.forEach((line, i) => {
-    const last = i === raw.length - 1;
-    let parsed: { seq?: unknown; e?: unknown } | undefined;
-    try { parsed = JSON.parse(line) as { seq?: unknown; e?: unknown }; } catch { parsed = undefined; }
-    const ok = parsed && typeof parsed.seq === 'number' && parsed.e && typeof (parsed.e as { t?: unknown }).t === 'string';
-    if (last && !endsClean) tornTail = true; // rewritten on open so the next line starts clean
-    if (!ok) { if (last) tornTail = true; else badLines++; return; }
-    events.push({ seq: parsed!.seq as number, e: parsed!.e as CentralEvent });
+    const unterminated = i === raw.length - 1 && !endsClean;
+    if (unterminated) tornTail = true; // rewritten on open so the next line starts clean
+    const r = lineProblem(line, prevSeq);
+    if ('problem' in r) {
+      if (unterminated) torn = line;
+      else bad.push({ line: i + 1, problem: r.problem, text: line.slice(0, 10_000) });
+      return;
+    }
+    prevSeq = r.seq;
+    events.push({ seq: r.seq, e: r.e as CentralEvent });
     lines.push(line);
   });
-  return { events, lines, tornTail, badLines };
+  return { events, lines, tornTail, badLines: bad.length, bad, ...(torn !== undefined ? { torn } : {}) };
+}
+
+export interface JournalCheck { file: string; lines: number; valid: number; bad: BadLine[]; torn?: string; snapshot: 'none' | 'ok' | string }
+
+/** `evcharging central journal check`: what replay would say, line by line, changing nothing. */
+export async function checkJournal(dir: string): Promise<JournalCheck> {
+  const file = path.join(dir, 'journal.jsonl');
+  let text = '';
+  try { text = await fsp.readFile(file, 'utf8'); } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new StoreError(`central journal ${file} is unreadable: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const p = parseJournal(text);
+  let snapshot = 'none';
+  try {
+    const raw = await fsp.readFile(path.join(dir, 'snapshot.json'), 'utf8');
+    let json: unknown;
+    try { json = JSON.parse(raw); } catch { json = undefined; }
+    const r = SnapshotSchema.safeParse(json);
+    snapshot = r.success ? 'ok' : `invalid: ${json === undefined ? 'not JSON' : `${r.error.issues[0]?.path.join('.')}: ${r.error.issues[0]?.message}`}`;
+  } catch (err) { if ((err as NodeJS.ErrnoException).code !== 'ENOENT') snapshot = `unreadable: ${(err as NodeJS.ErrnoException).code}`; }
+  return { file, lines: p.lines.length + p.bad.length + (p.torn !== undefined ? 1 : 0), valid: p.events.length, bad: p.bad, ...(p.torn !== undefined ? { torn: p.torn } : {}), snapshot };
+}
+
+export interface JournalRepair extends JournalCheck { backup?: string; rejected?: string }
+
+/**
+ * `evcharging central journal repair`: keeps every valid event, in order, and moves every
+ * line it drops (bad or torn) into `journal.rejected-<time>.jsonl` with its line number and
+ * why; the original journal is kept as `journal.jsonl.bak-<time>`. Refused while a central
+ * holds the data dir.
+ */
+export async function repairJournal(dir: string, now = new Date()): Promise<JournalRepair> {
+  lockDir(dir);
+  try {
+    const c = await checkJournal(dir);
+    const dropped = [...c.bad, ...(c.torn !== undefined ? [{ line: c.lines, problem: 'torn last line (crash mid-write)', text: c.torn }] : [])];
+    if (!dropped.length) return c;
+    const stamp = now.toISOString().replace(/[:.]/g, '-');
+    const backup = `${c.file}.bak-${stamp}`;
+    const rejected = path.join(dir, `journal.rejected-${stamp}.jsonl`);
+    await fsp.copyFile(c.file, backup);
+    await writeDurably(rejected, dropped.map((d) => `${JSON.stringify(d)}\n`).join(''));
+    const text = await fsp.readFile(c.file, 'utf8');
+    await writeDurably(c.file, `${parseJournal(text).lines.join('\n')}${c.valid ? '\n' : ''}`);
+    await fsyncDir(dir);
+    return { ...c, backup, rejected };
+  } finally {
+    fs.rmSync(path.join(dir, LOCK_FILE), { force: true });
+  }
+}
+
+async function writeDurably(file: string, data: string): Promise<void> {
+  const tmp = `${file}.tmp`;
+  await fsp.writeFile(tmp, data, { mode: 0o600 });
+  const h = await fsp.open(tmp, 'r+');
+  await h.datasync();
+  await h.close();
+  await fsp.rename(tmp, file);
 }
 export { StoreError };

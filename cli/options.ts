@@ -1,4 +1,5 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
+import fs from 'node:fs';
 import { ID_PATTERN } from '../protocol/index.js';
 import type { BusConfig } from '../bus/types.js';
 import { ConfigError } from '../lib/errors.js';
@@ -71,10 +72,10 @@ export function addBusOptions(cmd: Command): Command {
     .addOption(opt('--kafka-ssl-ca <file>', 'CA certificate for Kafka TLS', 'KAFKA_SSL_CA'))
     .addOption(opt('--kafka-sasl-mechanism <m>', 'Kafka SASL mechanism', 'KAFKA_SASL_MECHANISM').choices(['plain', 'scram-sha-256', 'scram-sha-512']))
     .addOption(opt('--kafka-sasl-username <user>', 'Kafka SASL username', 'KAFKA_SASL_USERNAME'))
-    .addOption(opt('--kafka-sasl-password <password>', 'Kafka SASL password', 'KAFKA_SASL_PASSWORD'))
+    .addOption(opt('--kafka-sasl-password <password>', 'Kafka SASL password (prefer KAFKA_SASL_PASSWORD: a flag shows in ps)', 'KAFKA_SASL_PASSWORD'))
     .addOption(opt('--bus-mqtt <url>', 'embedded bus: the gateway MQTT URL', 'GATEWAY_MQTT_URL', parseUrl(['mqtt', 'mqtts']), 'mqtt://localhost:1883'))
     .addOption(opt('--bus-username <user>', 'embedded bus: service username at the gateway', 'GATEWAY_BUS_USERNAME'))
-    .addOption(opt('--bus-password <password>', 'embedded bus: service password at the gateway', 'GATEWAY_BUS_PASSWORD'));
+    .addOption(opt('--bus-password <password>', 'embedded bus: service password at the gateway (prefer GATEWAY_BUS_PASSWORD: a flag shows in ps)', 'GATEWAY_BUS_PASSWORD'));
 }
 
 export interface BusOptionValues {
@@ -104,6 +105,31 @@ export function busConfigFrom(o: BusOptionValues, clientId: string): BusConfig {
 
 /** Thrown for configuration that parses but does not make sense; cli/main.ts turns it into one line and exit 2. */
 export { ConfigError };
+
+/**
+ * A secret from its environment variable, its file option or (discouraged) its flag. A secret
+ * typed as a flag is visible to every user of the machine in `ps`: it still works, with a
+ * warning on stderr; the env var or the file is the way. A file's trailing newline is dropped.
+ */
+export function secretFrom(o: { value?: string; file?: string; flag: string; fileFlag: string; env: string }, warn: (msg: string) => void = (m) => process.stderr.write(`warning: ${m}\n`)): string | undefined {
+  if (o.value !== undefined && o.file !== undefined) throw new ConfigError(`give ${o.flag} (${o.env}) or ${o.fileFlag}, not both`);
+  if (o.file !== undefined) {
+    let text: string;
+    try { text = fs.readFileSync(o.file, 'utf8'); } catch (err) { throw new ConfigError(`${o.fileFlag} ${o.file}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`); }
+    const v = text.replace(/\r?\n$/, '');
+    if (!v) throw new ConfigError(`${o.fileFlag} ${o.file} is empty`);
+    return v;
+  }
+  if (o.value !== undefined && process.argv.some((a) => a === o.flag || a.startsWith(`${o.flag}=`))) {
+    warn(`${o.flag} on the command line is visible to every user (ps); use ${o.env} or ${o.fileFlag}`);
+  }
+  return o.value;
+}
+
+/** Loopback addresses: what dev mode may listen on. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
 
 /**
  * Environment names the original deployment's users set (its compose files, its lab notes), kept

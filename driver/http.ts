@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { CpId } from '../protocol/index.js';
 import { errText, type Logger } from '../lib/log.js';
 import type { Driver } from './driver.js';
+import { applyHttpLimits, DEFAULT_HTTP_LIMITS, fastifyLimitOptions, type HttpLimits } from '../lib/http-limits.js';
 import { registerDriverApp } from './web.js';
 
 export interface DriverHttpOptions {
@@ -12,6 +13,7 @@ export interface DriverHttpOptions {
   port: number;
   host?: string;
   log: Logger;
+  limits?: HttpLimits;
 }
 
 const RequestBody = z.object({
@@ -28,7 +30,9 @@ const RequestBody = z.object({
  * Only this process's own driver id is served (its updates are the only ones it subscribes to).
  */
 export async function startDriverHttp(o: DriverHttpOptions): Promise<{ app: FastifyInstance; port: number; close: () => Promise<void> }> {
-  const app = Fastify({ logger: false, bodyLimit: 16 * 1024 });
+  const limits = o.limits ?? DEFAULT_HTTP_LIMITS;
+  const app = Fastify({ logger: false, bodyLimit: 16 * 1024, ...fastifyLimitOptions(limits) });
+  applyHttpLimits(app.server, limits);
   const rejected = { bad_request: 0, unknown_driver: 0 };
 
   app.setErrorHandler((err: { statusCode?: number; message: string }, _req, reply) => {
@@ -82,7 +86,8 @@ export async function startDriverHttp(o: DriverHttpOptions): Promise<{ app: Fast
   // The driver app in the browser (a page at /, its live stream, stop, history).
   registerDriverApp(app, { driverId: o.driverId, driver: o.driver, centralUrl: o.centralUrl, log: o.log });
 
-  await app.listen({ port: o.port, host: o.host ?? '0.0.0.0' });
+  // No authentication on this API: loopback unless the operator names an address.
+  await app.listen({ port: o.port, host: o.host ?? '127.0.0.1' });
   const port = (app.server.address() as { port: number }).port;
   return { app, port, close: () => app.close() };
 }

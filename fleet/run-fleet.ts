@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { applyHttpLimits, DEFAULT_HTTP_LIMITS, serverOptionsFor } from '../lib/http-limits.js';
 import fs from 'node:fs';
 import type { Logger } from '../lib/log.js';
 import { errText } from '../lib/log.js';
@@ -69,13 +70,14 @@ export async function runFleet(o: FleetOptions, log: Logger, cpLog: Logger): Pro
   let lastCalls: ReturnType<CallStats['take']> | undefined;
 
   if (o.httpPort !== undefined) {
-    server = http.createServer((req, res) => {
+    server = http.createServer(serverOptionsFor(DEFAULT_HTTP_LIMITS), (req, res) => {
       const route = req.url?.split('?')[0];
       const send = (code: number, body: unknown) => res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify(body));
       if (route === '/health') return send(200, { status: 'ok', ...summary() });
       if (route === '/cps') return send(200, nodes.map((n) => ({ cp_id: n.engine.cpId, health_port: n.health.port, state: n.engine.state, connected: n.link.connected })));
       send(404, { error: 'try /health or /cps' });
     });
+    applyHttpLimits(server, DEFAULT_HTTP_LIMITS);
     await new Promise<void>((resolve, reject) => { server!.once('error', reject); server!.listen(o.httpPort, o.healthHost, () => resolve()); });
   }
 

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import { applyHttpLimits, DEFAULT_HTTP_LIMITS, serverOptionsFor } from '../lib/http-limits.js';
 import os from 'node:os';
 import path from 'node:path';
 import { CLI_ENTRY } from '../lib/paths.js';
@@ -79,7 +80,7 @@ export async function runFleetWorkers(o: { args: string[]; first: number; count:
 
   let server: http.Server | undefined;
   if (o.httpPort !== undefined) {
-    server = http.createServer((req, res) => {
+    server = http.createServer(serverOptionsFor(DEFAULT_HTTP_LIMITS), (req, res) => {
       const route = req.url?.split('?')[0];
       const send = (code: number, body: unknown) => res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify(body));
       if (route === '/health') return void health().then((h) => send(h.workers_up === h.workers ? 200 : 503, { status: h.workers_up === h.workers ? 'ok' : 'degraded', ...h }));
@@ -87,6 +88,7 @@ export async function runFleetWorkers(o: { args: string[]; first: number; count:
       send(404, { error: 'try /health or /cps' });
     });
     server.requestTimeout = 10_000;
+    applyHttpLimits(server, DEFAULT_HTTP_LIMITS);
     await new Promise<void>((resolve, reject) => { server!.once('error', reject); server!.listen(o.httpPort, o.host, () => resolve()); });
   }
 

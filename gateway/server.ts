@@ -21,6 +21,8 @@ import type { BusSink, SinkCounters } from './sink.js';
 import { EmbeddedSink } from './sink-embedded.js';
 import { KafkaSink } from './sink-kafka.js';
 import type { BusConfig } from '../bus/types.js';
+import { applyHttpLimits, DEFAULT_HTTP_LIMITS, fastifyLimitOptions, type HttpLimits } from '../lib/http-limits.js';
+import { followCredentials } from '../registry/credentials-watch.js';
 import type { CpPort } from './ocpp/port.js';
 import { attachOcpp, type OcppGatewayOptions } from './ocpp/server.js';
 
@@ -52,6 +54,10 @@ export interface GatewayOptions {
   sessionsFile?: string;
   /** Edge limits (packet size, connections, rates, CONNECT timeout); defaults in gateway/limits.ts. */
   limits?: Partial<EdgeLimits>;
+  /** Limits of the /health + /metrics HTTP server (lib/http-limits.ts). */
+  httpLimits?: HttpLimits;
+  /** The file `credentials` came from: followed, so a registered identity is admitted and a revoked one disconnected at once. */
+  credentialsFile?: string;
   /** Set: also accept OCPP-J charge points (gateway/ocpp/), bridged through the same seam (`ingestCpMessage`, `attachCommands`). */
   ocpp?: OcppGatewayOptions;
 }
@@ -115,6 +121,13 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
     }),
   });
   const internals = broker as unknown as AedesInternals;
+  // Registry (registry/credentials-watch.ts): the credentials map follows the file in place; a revoked identity is disconnected now.
+  const creds = o.credentials && o.credentialsFile ? followCredentials(o.credentialsFile, o.credentials, {
+    clients: () => Object.values(internals.clients),
+    identityOf: (c) => edge.identityOf(c)?.id,
+    onKick: (id, c) => { metrics.authFailed.inc(); log.warn({ id, client: c.id }, 'credentials revoked: client disconnected'); },
+    onError: (err) => log.error({ err: err.message }, 'credentials file unreadable; keeping the last good one'),
+  }) : undefined;
   // Every message completes asynchronously inside aedes' emitter: its queue is then drained from
   // a fresh stack each time, never as one synchronous chain as deep as the backlog.
   internals.mq.on('#', (_packet: unknown, done: () => void) => { queueMicrotask(done); });
@@ -297,7 +310,9 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
     tlsServer.maxConnections = edge.limits.maxConnections;
     await new Promise<void>((res, rej) => { tlsServer!.once('error', rej); tlsServer!.listen(o.tls!.port, o.host, () => res()); });
   }
-  const http = Fastify({ logger: false });
+  const httpLimits = o.httpLimits ?? DEFAULT_HTTP_LIMITS;
+  const http = Fastify({ logger: false, ...fastifyLimitOptions(httpLimits) });
+  applyHttpLimits(http.server, httpLimits);
   // 503 while Kafka is down or unreachable as advertised (same body): a compose healthcheck then means "forwarding".
   http.get('/health', async (_req, reply) => {
     const health = sink.health();
@@ -333,6 +348,7 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
     attachCommands,
     async close() {
       closing = true;
+      creds?.close();
       clearInterval(beatTimer);
       edge.close();
       await http.close();

@@ -1,12 +1,13 @@
 import { ControlError } from '../lib/errors.js';
-/** The other end of the control endpoint: what `add-cp`, `crash`, `status` … call. */
+import { readControlToken } from './control-token.js';
+/** The other end of the control endpoint: what `add-cp`, `crash`, `status` … call. The token comes from the run's token file (or EVCHARGING_CONTROL_TOKEN). */
 
-export async function control<T>(baseUrl: string, method: 'GET' | 'POST', route: string, body?: unknown): Promise<T> {
+export async function control<T>(baseUrl: string, method: 'GET' | 'POST', route: string, body?: unknown, token = readControlToken(Number(new URL(baseUrl).port))): Promise<T> {
   let res: Response;
   try {
     res = await fetch(`${baseUrl}${route}`, {
       method,
-      headers: body === undefined ? undefined : { 'content-type': 'application/json' },
+      headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(token ? { authorization: `Bearer ${token}` } : {}) },
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: AbortSignal.timeout(60_000),
     });

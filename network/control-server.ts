@@ -1,4 +1,8 @@
 import http from 'node:http';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import fs from 'node:fs';
+import { applyHttpLimits, DEFAULT_HTTP_LIMITS, serverOptionsFor, type HttpLimits } from '../lib/http-limits.js';
+import { newControlToken, writeControlToken } from './control-token.js';
 import { z } from 'zod';
 import type { Logger } from '../lib/log.js';
 import { ConflictError, type Network } from './network.js';
@@ -8,7 +12,9 @@ import { assertPortFree } from './ports.js';
 /**
  * The control endpoint of a running `evcharging up`: HTTP on 127.0.0.1 (EVCHARGING_CONTROL_PORT),
  * so `add-cp`, `add-driver`, `crash`, `restart` and `status` in another terminal reach it.
- * Loopback only: whoever can reach it can already kill these processes.
+ * Loopback only, and every request needs `Authorization: Bearer <token>`: the token is fresh
+ * each run and written to a file only this user can read (network/control-token.ts), so
+ * another local user cannot crash or add components.
  *
  *   GET  /status                         → { network, components: [...] }
  *   POST /cp      { id, kw?, price?, profile? }
@@ -22,10 +28,16 @@ const Crash = z.object({ name: z.string().min(1).max(128).optional() }).strict()
 const Restart = z.object({ name: z.string().min(1).max(128) }).strict();
 const MAX_BODY = 16 * 1024;
 
-export interface ControlServer { port: number; close(): Promise<void> }
+export interface ControlServer { port: number; tokenFile?: string; close(): Promise<void> }
 
-export async function startControlServer(net: Network, summary: () => Record<string, unknown>, host: string, port: number, log: Logger): Promise<ControlServer> {
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+export async function startControlServer(net: Network, summary: () => Record<string, unknown>, host: string, port: number, log: Logger,
+  o: { token?: string; limits?: HttpLimits } = {}): Promise<ControlServer> {
   let rejected = 0;
+  const token = o.token ?? newControlToken();
+  const want = digest(token);
+  const limits = o.limits ?? DEFAULT_HTTP_LIMITS;
   const routes: Record<string, (body: unknown) => Promise<[number, unknown]>> = {
     'GET /status': async () => [200, { network: { ...summary(), refused_control_requests: rejected }, components: await net.report() }],
     'POST /cp': async (b) => [201, await net.addCp(AddCp.parse(b))],
@@ -37,11 +49,17 @@ export async function startControlServer(net: Network, summary: () => Record<str
     'POST /crash': async (b) => [200, await net.crash(Crash.parse(b).name)],
     'POST /restart': async (b) => [200, await net.restart(Restart.parse(b).name)],
   };
-  const server = http.createServer((req, res) => {
+  const server = http.createServer({ ...serverOptionsFor(limits), maxHeaderSize: 8 * 1024 }, (req, res) => {
     const send = (code: number, body: unknown) => {
-      if (code >= 400) { rejected++; log.warn({ method: req.method, url: req.url, code, error: (body as { error?: string }).error, rejected }, 'control request refused'); }
-      res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+      if (code >= 400) { rejected++; log.warn({ method: req.method, url: req.url?.slice(0, 200), code, error: (body as { error?: string }).error, rejected }, 'control request refused'); }
+      res.writeHead(code, { 'content-type': 'application/json', ...(code === 401 ? { 'www-authenticate': 'Bearer' } : {}) }).end(JSON.stringify(body));
     };
+    const m = /^Bearer (\S+)$/i.exec(req.headers.authorization ?? '');
+    if (!m || !timingSafeEqual(digest(m[1]!), want)) {
+      res.setHeader('connection', 'close');
+      req.resume();
+      return send(401, { error: m ? 'wrong control token' : 'control token required (Authorization: Bearer <token>; `evcharging` reads it from the token file of the run)' });
+    }
     const route = routes[`${req.method} ${req.url?.split('?')[0]}`];
     if (!route) return send(404, { error: `no such endpoint: ${req.method} ${req.url}` });
     let raw = '';
@@ -65,9 +83,16 @@ export async function startControlServer(net: Network, summary: () => Record<str
     });
     req.on('error', () => { /* client went away */ });
   });
+  applyHttpLimits(server, limits);
   await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(port, host, () => resolve()); });
+  const bound = (server.address() as { port: number }).port;
+  // Given a token, the caller hands it out; else it goes to this run's token file.
+  const tokenFile = o.token ? undefined : writeControlToken(bound, token);
   return {
-    port: (server.address() as { port: number }).port,
-    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    port: bound, tokenFile,
+    close: () => new Promise<void>((r) => {
+      if (tokenFile) fs.rmSync(tokenFile, { force: true });
+      server.closeAllConnections(); server.close(() => r());
+    }),
   };
 }

@@ -21,6 +21,8 @@ export interface ComponentSpec {
   health?: HealthCheck;
   /** Started again when it ends on its own with exit code 0 (drivers keep driving). */
   again?: boolean;
+  /** Extra environment: where secrets go (a command line is visible to every user in ps). */
+  env?: Record<string, string>;
 }
 
 export interface NetworkSettings {
@@ -95,6 +97,8 @@ export function cpNumber(id: string): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
+/** `up` runs in dev mode: on a non-loopback --host, central is told that is meant. */
+const isLoopback = (h: string) => h === 'localhost' || h === '::1' || /^127\./.test(h);
 const busArgs = (s: NetworkSettings) => (s.kafkaBootstrap?.length ? ['--kafka-bootstrap', s.kafkaBootstrap.join(',')] : []);
 const mqttUrl = (s: NetworkSettings) => `mqtt://${s.host}:${s.gatewayMqttPort}`;
 export const centralUrl = (s: NetworkSettings) => `http://${s.host}:${s.centralPort}`;
@@ -112,8 +116,9 @@ export function gatewaySpec(s: NetworkSettings): ComponentSpec {
 export function centralSpec(s: NetworkSettings): ComponentSpec {
   return {
     name: 'central', kind: 'central',
-    args: ['central', '--host', s.host, '--port', String(s.centralPort), '--data-dir', `${s.dataDir}/central`, '--admin-token', s.adminToken,
-      '--bus-mqtt', mqttUrl(s), ...busArgs(s)],
+    args: ['central', '--host', s.host, '--port', String(s.centralPort), '--data-dir', `${s.dataDir}/central`,
+      '--bus-mqtt', mqttUrl(s), ...busArgs(s), ...(isLoopback(s.host) ? [] : ['--dev-public', 'true'])],
+    env: { CENTRAL_ADMIN_TOKEN: s.adminToken },
     health: { kind: 'http', url: `${centralUrl(s)}/health` },
   };
 }

@@ -152,7 +152,7 @@ export class Supervisor {
       cwd: this.o.cwd,
       detached: true, // own process group: kill(-pid) reaches its tree, terminal signals do not
       stdio: ['ignore', out, out],
-      env: { ...process.env, ...this.o.env, EVCHARGING_SUPERVISOR_PID: String(process.pid) },
+      env: { ...process.env, ...this.o.env, ...e.spec.env, EVCHARGING_SUPERVISOR_PID: String(process.pid) },
     });
     e.child = child;
     e.state = 'running';

@@ -82,7 +82,10 @@ export async function runUp(o: UpOptions, log: Logger): Promise<void> {
   }, (o.stopTimeoutS * 6 + 5) * 1000);
   process.once('exit', () => sup.killAllNow()); // whatever way we exit, the children go with us
 
-  log.info({ bus: summary().bus, data_dir: settings.dataDir, control_port: control.port }, 'starting the network');
+  log.info({ bus: summary().bus, data_dir: settings.dataDir, control_port: control.port, control_token_file: control.tokenFile }, 'starting the network');
+  const loopback = o.host === 'localhost' || o.host === '::1' || /^127\./.test(o.host);
+  if (loopback) log.info({ host: o.host }, `dev mode: every component listens on loopback (${o.host}) only; the control port needs the token in ${control.tokenFile}`);
+  else log.warn({ host: o.host }, `dev mode on ${o.host}: the gateway admits anyone and monitor reports are unauthenticated, reachable from the network`);
   try {
     await network.startCore(starting.signal);
     for (let i = 0; i < o.cps && !starting.signal.aborted; i++) await network.addCp({ id: cpIdForIndex(i) }, { waitKnown: false });

@@ -15,6 +15,10 @@ const Entry = z.object({
   salt: z.string().min(8),
   hash: z.string().min(32),
   revoked_at: z.number().int().nonnegative().optional(),
+  /** For a monitor: the CP it may report for (default: the id's part after `monitor-`). */
+  cp_id: z.string().regex(ID_PATTERN).optional(),
+  /** When the registry issued it (epoch ms). */
+  created_at: z.number().int().nonnegative().optional(),
 });
 const FileSchema = z.object({ clients: z.array(Entry) });
 export type CredentialEntry = z.infer<typeof Entry>;
@@ -70,5 +74,16 @@ export function loadCredentials(file: string): Map<string, CredentialEntry> {
 export function upsertCredential(file: string, entry: CredentialEntry): void {
   const clients = fs.existsSync(file) ? [...loadCredentials(file).values()].filter((c) => c.id !== entry.id) : [];
   clients.push(entry);
-  fs.writeFileSync(file, JSON.stringify({ clients }, null, 2) + '\n', { mode: 0o600 });
+  writeCredentials(file, clients);
+}
+
+/** Rewrites the whole file atomically (temp file, fsync, rename): a reader sees the old set or the new one, never half. */
+export function writeCredentials(file: string, clients: CredentialEntry[]): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  const fd = fs.openSync(tmp, 'w', 0o600);
+  try {
+    fs.writeSync(fd, JSON.stringify({ clients }, null, 2) + '\n');
+    fs.fsyncSync(fd);
+  } finally { fs.closeSync(fd); }
+  fs.renameSync(tmp, file);
 }

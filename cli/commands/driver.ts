@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { addHttpLimitOptions, httpLimitsFrom } from '../../lib/http-limits.js';
 import {
   addBusOptions, addEnvAliases, busConfigFrom, CENTRAL_ALIASES, centralFromEnv, ConfigError, GATEWAY_ALIASES, gatewayFromEnv, opt, parseId, parseNonNegNumber, parsePort, parsePositiveInt, parsePositiveNumber, parseUrl,
   type BusOptionValues,
@@ -18,11 +19,14 @@ export default function register(program: Command): void {
     .addOption(opt('--max-charge-s <s>', 'send STOP after this many seconds of charging', 'DRIVER_MAX_CHARGE_SECONDS', parsePositiveNumber))
     .addOption(opt('--request-timeout-ms <ms>', 'give up on a request (or a silent session) after this long', 'DRIVER_REQUEST_TIMEOUT_MS', parsePositiveInt, 10_000))
     .addOption(opt('--http <port>', 'serve the driver app (a page at /) and HTTP API on this port (keeps running)', 'DRIVER_HTTP_PORT', parsePort))
-    .addOption(opt('--http-host <host>', 'address the driver app listens on', 'DRIVER_HTTP_HOST', undefined, '0.0.0.0'))
+    .addOption(opt('--http-host <host>', 'address the driver app listens on; it has no authentication, so loopback by default (0.0.0.0 to reach it from a phone on a trusted network)', 'DRIVER_HTTP_HOST', undefined, '127.0.0.1'))
     .addOption(opt('--central <url>', "central's HTTP URL (for GET /charging-points)", 'CENTRAL_HTTP_URL', parseUrl(['http', 'https']), 'http://localhost:8000'));
+  addHttpLimitOptions(cmd, 'DRIVER_');
   // CENTRAL_HOST/CENTRAL_PORT say where central is; GATEWAY_HOST where the embedded bus is (as on a CP machine).
   addEnvAliases(addBusOptions(cmd), [...CENTRAL_ALIASES, ...GATEWAY_ALIASES], (a) => ({ ...centralFromEnv(a), ...gatewayFromEnv(a, 'busMqtt') }));
   cmd.action(async (o: DriverCliOptions) => {
+    let limits;
+    try { limits = httpLimitsFrom(o as unknown as Record<string, unknown>); } catch (err) { throw new ConfigError((err as Error).message); }
     if (!o.id) throw new ConfigError('--id (DRIVER_ID) is required');
     const interactive = !o.requests && process.stdin.isTTY === true;
     if (!o.requests && !interactive && o.http === undefined) {
@@ -65,7 +69,7 @@ export default function register(program: Command): void {
     if (o.http !== undefined) {
       const { startDriverHttp } = await import('../../driver/http.js');
       try {
-        const h = await startDriverHttp({ driverId: id, driver, centralUrl: o.central, port: o.http, host: o.httpHost, log });
+        const h = await startDriverHttp({ driverId: id, driver, centralUrl: o.central, port: o.http, host: o.httpHost, limits, log });
         http = h;
         log.info({ port: h.port, app: `http://${o.httpHost === '0.0.0.0' ? 'localhost' : o.httpHost}:${h.port}/` }, 'driver HTTP API listening');
       } catch (err) {

@@ -1,7 +1,8 @@
 import { ROLES, type Role } from '../../protocol/index.js';
 import type { Command } from 'commander';
 import { DEFAULT_EDGE_LIMITS } from '../../gateway/limits.js';
-import { addBusOptions, busConfigFrom, ConfigError, opt, parseBool, parseId, parseNonNegNumber, parsePort, parsePositiveInt, parsePositiveNumber, type BusOptionValues } from '../options.js';
+import { addBusOptions, busConfigFrom, ConfigError, opt, parseBool, parseId, parseNonNegNumber, parsePort, parsePositiveInt, parsePositiveNumber, secretFrom, type BusOptionValues } from '../options.js';
+import { addHttpLimitOptions, httpLimitsFrom } from '../../lib/http-limits.js';
 
 interface GatewayCliOptions extends BusOptionValues {
   mqttPort: number; host: string; httpPort: number;
@@ -40,8 +41,11 @@ export default function register(program: Command): void {
     .addOption(opt('--ocpp-kw <kw>', 'rated power announced for OCPP charge points (OCPP does not say)', 'GATEWAY_OCPP_KW', parsePositiveNumber, 22))
     .addOption(opt('--ocpp-price <eur>', 'price per kWh announced for OCPP charge points', 'GATEWAY_OCPP_PRICE', parseNonNegNumber, 0.35))
     .addOption(opt('--ocpp-heartbeat-s <s>', 'heartbeat interval given to OCPP charge points at boot', 'GATEWAY_OCPP_HEARTBEAT_S', parsePositiveInt, 60));
+  addHttpLimitOptions(cmd, 'GATEWAY_');
   addBusOptions(cmd);
   cmd.action(async (o: GatewayCliOptions) => {
+    let httpLimits;
+    try { httpLimits = httpLimitsFrom(o as unknown as Record<string, unknown>); } catch (err) { throw new ConfigError((err as Error).message); }
     const dev = o.dev === true || (o.dev as unknown) === '' ;
     if (!o.credentials && !dev) throw new ConfigError('gateway needs --credentials <file> (GATEWAY_CREDENTIALS_FILE) or --dev (GATEWAY_DEV_MODE=true)');
     if (o.tlsPort !== undefined && (!o.tlsCert || !o.tlsKey)) throw new ConfigError('--tls-port needs --tls-cert and --tls-key');
@@ -58,7 +62,7 @@ export default function register(program: Command): void {
     await serve('gateway', (log) => startGateway({
       host: o.host, mqttPort: o.mqttPort, httpPort: o.httpPort,
       tls: o.tlsPort !== undefined ? { port: o.tlsPort, cert: o.tlsCert!, key: o.tlsKey! } : undefined,
-      credentials, bufferMax: o.bufferMax, commandMaxAgeMs: o.commandMaxAgeMs, kafka: bus.kafkaBootstrap ? bus : undefined,
+      credentials, credentialsFile: o.credentials, httpLimits, bufferMax: o.bufferMax, commandMaxAgeMs: o.commandMaxAgeMs, kafka: bus.kafkaBootstrap ? bus : undefined,
       limits: {
         maxPacketBytes: o.maxPacketBytes, maxConnections: o.maxConnections, maxPending: o.maxPending, maxPendingPerAddress: o.maxPendingPerAddress,
         connectRatePerAddress: o.connectRatePerAddress, connectBurstPerAddress: o.connectRatePerAddress * 4, connectTimeoutMs: o.connectTimeoutMs,
@@ -78,12 +82,16 @@ export default function register(program: Command): void {
     .requiredOption('--file <file>', 'credentials file to write')
     .requiredOption('--id <id>', 'CP id or service name (the MQTT username)', parseId)
     .option('--role <role>', `one of ${ROLES.join(', ')} (service = central)`, 'cp')
-    .requiredOption('--secret <secret>', 'the client password')
-    .action(async (a: { file: string; id: string; role: string; secret: string }) => {
+    .addOption(opt('--secret <secret>', 'the client password; prefer GATEWAY_CLIENT_SECRET or --secret-file (a flag shows in ps)', 'GATEWAY_CLIENT_SECRET'))
+    .option('--secret-file <file>', 'read the client password from this file')
+    .option('--cp-id <id>', 'for a monitor: the CP it may report for (default: the id after monitor-)', parseId)
+    .action(async (a: { file: string; id: string; role: string; secret?: string; secretFile?: string; cpId?: string }) => {
+      const secret = secretFrom({ value: a.secret, file: a.secretFile, flag: '--secret', fileFlag: '--secret-file', env: 'GATEWAY_CLIENT_SECRET' });
+      if (!secret) throw new ConfigError('add-client needs the secret: GATEWAY_CLIENT_SECRET, --secret-file or --secret');
       const role = (a.role === 'service' ? 'central' : a.role) as Role;
       if (!(ROLES as readonly string[]).includes(role)) throw new ConfigError(`--role must be one of ${ROLES.join(', ')}`);
       const { hashSecret, upsertCredential } = await import('../../registry/credentials.js');
-      upsertCredential(a.file, hashSecret(a.id, role, a.secret));
+      upsertCredential(a.file, { ...hashSecret(a.id, role, secret), ...(a.cpId ? { cp_id: a.cpId } : {}), created_at: Date.now() });
       process.stdout.write(`added ${a.role} ${a.id} to ${a.file}\n`);
     });
 }

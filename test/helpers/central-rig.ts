@@ -97,7 +97,7 @@ export class CentralRig {
   async startCentral(): Promise<void> {
     const args = [...centralSpec(this.settings).args, ...this.centralArgs];
     this.runs.push(args);
-    const p = spawnCli(args);
+    const p = spawnCli(args, { env: centralSpec(this.settings).env });
     this.central = p;
     await waitFor(async () => {
       if (p.child.exitCode !== null || p.child.signalCode !== null) throw new Error(`central exited:\n${p.lines.join('\n')}`);

@@ -127,7 +127,8 @@ export class TestNetwork {
   private spawn(name: string, kind: Kind, args: string[]): Component {
     const existing = this.components.get(name);
     if (existing && isAlive(existing.proc)) throw new Error(`${name} is running already`);
-    const proc = spawnCli(args, { env: { LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'info' } });
+    // The plan passes central's admin token in the environment (never on a command line).
+    const proc = spawnCli(args, { env: { LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'info', ...(kind === 'central' ? centralSpec(this.settings).env : {}) } });
     if (existing) {
       existing.pastLines.push(...existing.proc.lines);
       existing.proc = proc;

@@ -79,12 +79,12 @@ describe('central HTTP API: bad input', () => {
     expect(central().child.exitCode).toBeNull();
   }, 60_000);
 
-  it('a report for a CP central has not met registers it as seen by its monitor (listed DISCONNECTED until the engine speaks)', async () => {
+  it('a report for a CP central has not met is refused (404) and registers nothing', async () => {
     const r = rig!;
     const res = await r.post('/monitor/report', { token: null, body: { v: PROTOCOL_VERSION, cp_id: 'CP-277', monitor_id: 'monitor-CP-277', kind: 'heartbeat', engine_ok: true, ts: Date.now() } });
-    expect(res.status).toBe(202);
-    expect(res.body).toMatchObject({ accepted: true, cp_id: 'CP-277', monitor_status: 'OK' });
-    expect(await r.cp('CP-277')).toMatchObject({ state: 'DISCONNECTED', engine_state: 'DISCONNECTED', monitor_status: 'OK' });
+    expect(res.status).toBe(404);
+    expect(res.body.error).toMatch(/unknown CP CP-277: monitor reports do not register CPs/);
+    expect(await r.cp('CP-277')).toBeUndefined();
   });
 
   it('lists the CPs of the --cp-file, DISCONNECTED until they speak, with their profile', async () => {

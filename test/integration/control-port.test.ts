@@ -8,6 +8,7 @@ import { silentLogger } from '../../lib/log.js';
 import { Network } from '../../network/network.js';
 import { Supervisor } from '../../network/supervisor.js';
 import { startControlServer, type ControlServer } from '../../network/control-server.js';
+import { readControlToken } from '../../network/control-token.js';
 import { freePort } from '../helpers/ports.js';
 import { REPO_ROOT, spawnCli } from '../helpers/processes.js';
 
@@ -35,6 +36,9 @@ async function setup(startTimeoutMs = 1_000) {
   return { net, dataDir, base: `http://127.0.0.1:${control.port}` };
 }
 
+/** The control port wants its run's token (the CLI reads it from the token file by itself). */
+const auth = () => ({ authorization: `Bearer ${readControlToken(control.port)}` });
+
 const cli = async (port: number, ...args: string[]) => {
   const p = spawnCli(args, { env: { EVCHARGING_CONTROL_PORT: String(port) } });
   const { code } = await p.exited;
@@ -59,7 +63,7 @@ describe('control port and the commands that use it', () => {
     const crashed = await cli(port, 'crash', '11'); // short form of CP-011
     expect(crashed.out).toMatch(/^crashed CP-011 \(SIGKILL pid (\d+)\)$/m);
     const pid = Number(/pid (\d+)/.exec(crashed.out)![1]);
-    const st = (await (await fetch(`${base}/status`)).json()) as { components: Array<{ name: string; state: string; pid?: number; exit?: string }> };
+    const st = (await (await fetch(`${base}/status`, { headers: auth() })).json()) as { components: Array<{ name: string; state: string; pid?: number; exit?: string }> };
     expect(st.components.find((c) => c.name === 'CP-011')).toMatchObject({ state: 'crashed', exit: 'SIGKILL' });
     expect(() => process.kill(pid, 0)).toThrow();
 
@@ -114,7 +118,7 @@ describe('control port and the commands that use it', () => {
 
   it('refuses bad requests with a clear reason, counts them, and keeps serving', async () => {
     const base = `http://127.0.0.1:${control.port}`;
-    const post = (route: string, body: string) => fetch(`${base}${route}`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+    const post = (route: string, body: string) => fetch(`${base}${route}`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...auth() } });
     const cases: Array<[Promise<Response>, number, RegExp]> = [
       [post('/cp', '{not json'), 400, /not JSON/],
       [post('/cp', JSON.stringify({ id: 'a/b' })), 400, /not a CP id/],
@@ -123,14 +127,14 @@ describe('control port and the commands that use it', () => {
       [post('/cp', JSON.stringify({ id: 'CP-011' })), 409, /exists already/],
       [post('/restart', JSON.stringify({ name: 'nope' })), 404, /no component named "nope"/],
       [post('/crash', 'x'.repeat(20_000)), 413, /larger than/],
-      [fetch(`${base}/nothing`), 404, /no such endpoint/],
+      [fetch(`${base}/nothing`, { headers: auth() }), 404, /no such endpoint/],
     ];
     for (const [res, code, why] of cases) {
       const r = await res;
       expect(r.status).toBe(code);
       expect(((await r.json()) as { error: string }).error).toMatch(why);
     }
-    const st = (await (await fetch(`${base}/status`)).json()) as { network: { refused_control_requests: number } };
+    const st = (await (await fetch(`${base}/status`, { headers: auth() })).json()) as { network: { refused_control_requests: number } };
     expect(st.network.refused_control_requests).toBeGreaterThanOrEqual(cases.length);
 
     // The CLI turns refusals into one line and a non-zero exit; no stack trace.

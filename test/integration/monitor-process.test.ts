@@ -83,10 +83,10 @@ describe('evcharging monitor (real process, real engine, test report receiver)',
     closers.push(rx.close);
     const port = await freePort();
     const eng = await engine(cpId, port);
-    const mon = monitor(cpId, port, rx.url, ['--token', 'sekrit']);
+    const mon = monitor(cpId, port, rx.url, ['--token', `monitor-${cpId}:sekrit`]);
     await waitFor(() => rx.reports.filter((r) => r.kind === 'heartbeat' && r.engine_ok).length >= 3, { timeoutMs: 20_000, what: 'healthy heartbeats' });
     expect(rx.reports[0]).toMatchObject({ v: 1, cp_id: cpId, monitor_id: `monitor-${cpId}`, kind: 'heartbeat', engine_ok: true });
-    expect(rx.auth[0]).toBe('Bearer sekrit');
+    expect(rx.auth[0]).toBe(`Bearer monitor-${cpId}:sekrit`);
 
     const before = rx.reports.length;
     eng.child.kill('SIGKILL');

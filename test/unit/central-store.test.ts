@@ -26,14 +26,30 @@ describe('central journal parsing', () => {
     expect(r.events.map((e) => e.seq)).toEqual([1, 2]);
     expect(r.tornTail).toBe(true);
   });
-  it('skips and counts a bad line in the middle', () => {
+  it('lists every bad line in the middle with its number and why', () => {
     const r = parseJournal(`${line(1, seen('CP-001'))}\ngarbage\n{"seq":"x"}\n${line(4, seen('CP-004'))}\n`);
     expect(r.events.map((e) => e.seq)).toEqual([1, 4]);
     expect(r.badLines).toBe(2);
+    expect(r.bad.map((b) => [b.line, b.problem])).toEqual([[2, 'not JSON'], [3, expect.stringMatching(/^not a journal entry/)]]);
     expect(r.tornTail).toBe(false);
   });
+  it('validates every field an event needs, and the order of seqs', () => {
+    const r = parseJournal([
+      line(1, seen('CP-001')),
+      JSON.stringify({ seq: 2, e: { t: 'session_ended', session_id: 's1' } }),
+      JSON.stringify({ seq: 3, e: { t: 'telemetry', session_id: 's1', kw: 1, kwh: null, eur: 0, seq: 1 } }),
+      JSON.stringify({ seq: 4, e: { t: 'made_up' } }),
+      line(1, seen('CP-002')),
+    ].join('\n') + '\n');
+    expect(r.bad.map((b) => [b.line, b.problem])).toEqual([
+      [2, expect.stringMatching(/^event session_ended: ticket/)],
+      [3, expect.stringMatching(/^event telemetry: kwh/)],
+      [4, 'unknown event type "made_up"'],
+      [5, 'seq 1 is not above the previous line\'s 1'],
+    ]);
+  });
   it('an empty journal is fine', () => {
-    expect(parseJournal('')).toEqual({ events: [], lines: [], tornTail: false, badLines: 0 });
+    expect(parseJournal('')).toEqual({ events: [], lines: [], tornTail: false, badLines: 0, bad: [] });
   });
 });
 
@@ -78,6 +94,8 @@ describe('central store', () => {
     await fs.writeFile(path.join(dir, 'journal.jsonl'), `${line(1, seen('CP-001'))}\n${line(2, seen('CP-002'))}\n{"seq":3,"e":{"t":"cp_seen","cp_id":"CP-0`);
     const { store, report } = await Store.open(dir);
     expect(report).toMatchObject({ tornTail: true, replayed: 2 });
+    // The torn bytes are kept beside the journal, not deleted.
+    expect(await fs.readFile(report.tornSavedTo!, 'utf8')).toBe('{"seq":3,"e":{"t":"cp_seen","cp_id":"CP-0\n');
     await store.append([seen('CP-003')]);
     await store.close();
     const text = await fs.readFile(path.join(dir, 'journal.jsonl'), 'utf8');
@@ -135,6 +153,25 @@ describe('central store', () => {
     const again = await Store.open(dir);
     await again.store.close();
     await expect(fs.stat(path.join(dir, 'central.lock'))).rejects.toThrow();
+  });
+
+  it('a bad line in the middle stops the open with one line naming the file and line; repair keeps every valid event and says what it dropped', async () => {
+    const dir = await tmp();
+    const file = path.join(dir, 'journal.jsonl');
+    const text = `${line(1, seen('CP-001'))}\n{"seq":2,"e":{"t":"cp_se\n${line(3, seen('CP-003'))}\n`;
+    await fs.writeFile(file, text);
+    await expect(Store.open(dir)).rejects.toThrow(new RegExp(`^journal ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} line 2: not JSON; nothing was changed`));
+    expect(await fs.readFile(file, 'utf8')).toBe(text); // untouched
+    await expect(fs.stat(path.join(dir, 'central.lock'))).rejects.toThrow(); // released
+    const { checkJournal, repairJournal } = await import('../../central/store.js');
+    expect(await checkJournal(dir)).toMatchObject({ lines: 3, valid: 2, bad: [{ line: 2, problem: 'not JSON' }] });
+    const r = await repairJournal(dir);
+    expect(r.rejected).toBeDefined();
+    expect(JSON.parse((await fs.readFile(r.rejected!, 'utf8')).trim())).toEqual({ line: 2, problem: 'not JSON', text: '{"seq":2,"e":{"t":"cp_se' });
+    expect(await fs.readFile(r.backup!, 'utf8')).toBe(text);
+    const { store } = await Store.open(dir);
+    expect([...store.state.cps.keys()]).toEqual(['CP-001', 'CP-003']);
+    await store.close();
   });
 
   it('an unreadable snapshot or data dir is a clear StoreError', async () => {

@@ -28,7 +28,10 @@ describe('network plan', () => {
   it('wires every component to the same gateway, central and bus', () => {
     expect(gatewaySpec(s).args).toEqual(expect.arrayContaining(['gateway', '--mqtt-port', '1883', '--http-port', '8090']));
     expect(gatewaySpec(s).health).toEqual({ kind: 'http', url: 'http://127.0.0.1:8090/health' });
-    expect(centralSpec(s).args).toEqual(expect.arrayContaining(['central', '--port', '8000', '--data-dir', '/data/central', '--admin-token', 'tok']));
+    expect(centralSpec(s).args).toEqual(expect.arrayContaining(['central', '--port', '8000', '--data-dir', '/data/central']));
+    // The admin token travels in the environment, never on a command line (ps shows those to every user).
+    expect(centralSpec(s).args).not.toContain('tok');
+    expect(centralSpec(s).env).toEqual({ CENTRAL_ADMIN_TOKEN: 'tok' });
     const cp = { id: 'CP-011', healthPort: 8011, kw: 75, price: 0.38 };
     const engine = engineSpec(s, cp);
     expect(engine.name).toBe('CP-011');
