@@ -1,12 +1,21 @@
 import type net from 'node:net';
 import type mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BUS_SCHEMAS, CP_CHANNEL_TABLE, CentralCommandMsg, decode, type CpChannel } from '../../protocol/index.js';
+import { BUS_SCHEMAS, CP_CHANNEL_TABLE, CentralCommandMsg, GatewayBeatMsg, decode, type CpChannel } from '../../protocol/index.js';
 import { waitFor } from '../helpers/wait.js';
 import { FUZZ_SEED, Rng, mqttInput, mutateJson } from './fuzz.js';
 import { connect, rawSocket, record, startGw, statusMsg, type Gw } from './harness.js';
 
 const N = 10_000;
+/** The gateway under test beats on cp.status keyed by this id: its own output, not a fuzz input reaching the bus. */
+const GW_ID = 'gw-fuzz';
+const isOwnBeat = (m: { topic: string; payload: string }): boolean => {
+  if (m.topic !== `bus/cp.status/${GW_ID}`) return false;
+  const r = decode(GatewayBeatMsg, Buffer.from(m.payload));
+  return r.ok && r.value.gateway_id === GW_ID;
+};
+/** Commands without a deadline older than this (by ts) are stale: dropped by the gateway on either bus (docs/gateway.md, "Commands and restarts"). */
+const COMMAND_MAX_AGE_MS = 120_000;
 
 /** Sends one raw input on its own connection from `addr`, half-closes, and waits for the gateway to close (bounded). */
 async function throwAt(port: number, addr: string, input: Buffer): Promise<void> {
@@ -26,7 +35,7 @@ describe(`fuzz: ${N} raw MQTT packets, ${N} CP payloads (seed ${FUZZ_SEED})`, ()
   const clients: mqtt.MqttClient[] = [];
   let bus: Array<{ topic: string; payload: string }>;
   beforeAll(async () => {
-    gw = await startGw([{ id: 'CP-F1', role: 'cp' }, { id: 'central-f', role: 'central' }]);
+    gw = await startGw([{ id: 'CP-F1', role: 'cp' }, { id: 'central-f', role: 'central' }], ['--gateway-id', GW_ID]);
     const central = await connect(gw.url, { username: 'central-f', clientId: 'central-f:recorder' }); clients.push(central);
     bus = record(central);
     await central.subscribeAsync('bus/#', { qos: 1 });
@@ -44,7 +53,9 @@ describe(`fuzz: ${N} raw MQTT packets, ${N} CP payloads (seed ${FUZZ_SEED})`, ()
     }));
     expect((await gw.health()).status).toBe('ok');
     expect(gw.rssMb() - rss0).toBeLessThan(150);
-    expect(bus).toEqual([]); // no fuzz input had credentials: nothing was bridged or published
+    // No fuzz input had credentials: nothing was bridged or published. The gateway's own heartbeat is all there may be.
+    await waitFor(() => bus.some(isOwnBeat), { what: "the gateway's heartbeat (the recorder does see the bus)" });
+    expect(bus.filter((m) => !isOwnBeat(m))).toEqual([]);
     const cp = await connect(gw.url, { username: 'CP-F1', clientId: 'CP-F1' }); clients.push(cp);
     await cp.publishAsync('cp/CP-F1/status', statusMsg('CP-F1', 1), { qos: 1 });
     await waitFor(() => bus.some((m) => m.topic === 'bus/cp.status/CP-F1'), { what: 'a valid status after the fuzz' });
@@ -77,7 +88,7 @@ describe(`fuzz: ${N} raw MQTT packets, ${N} CP payloads (seed ${FUZZ_SEED})`, ()
     }
     await cp.publishAsync('cp/CP-F1/status', statusMsg('CP-F1', N + 1), { qos: 1 }); // a marker: all before it were handled
     await waitFor(() => bus.some((m) => m.payload.includes(`"seq":${N + 1}`)), { timeoutMs: 60_000, what: 'the marker status' });
-    const bridged = bus.filter((m) => !m.payload.includes(`"seq":${N + 1}`));
+    const bridged = bus.filter((m) => !m.payload.includes(`"seq":${N + 1}`) && !isOwnBeat(m));
     for (const m of bridged) {
       const topic = m.topic.split('/')[1] as 'cp.status' | 'cp.telemetry';
       const r = decode(BUS_SCHEMAS[topic], Buffer.from(m.payload));
@@ -97,7 +108,7 @@ describe(`fuzz: ${N} raw MQTT packets, ${N} CP payloads (seed ${FUZZ_SEED})`, ()
 describe(`fuzz: ${N} bus commands through the bridge (dev mode, seed ${FUZZ_SEED})`, () => {
   let gw: Gw;
   const clients: mqtt.MqttClient[] = [];
-  beforeAll(async () => { gw = await startGw('dev'); });
+  beforeAll(async () => { gw = await startGw('dev', ['--gateway-id', GW_ID, '--command-max-age-ms', String(COMMAND_MAX_AGE_MS)]); });
   afterAll(async () => { for (const c of clients) c.end(true); await gw?.stop(); });
 
   it('only valid commands for that CP reach it; the gateway keeps serving', async () => {
@@ -107,13 +118,27 @@ describe(`fuzz: ${N} bus commands through the bridge (dev mode, seed ${FUZZ_SEED
     await cp.subscribeAsync('cp/CP-F2/cmd', { qos: 1 });
     const central = await connect(gw.url, { clientId: 'central-fuzz' }); clients.push(central);
     const expected: string[] = [];
+    /** Valid commands for CP-F2 that the gateway must drop and count, not send: by the rule, not by the product's code. */
+    const tooOld = { stale: 0, expired: 0 };
     const rss0 = gw.rssMb();
     for (let i = 0; i < N; i++) {
       const key = rng.chance(0.9) ? 'CP-F2' : rng.pick(['CP-F3', 'CP-F2 ', '']);
-      const good = { v: 1, command_id: `c-${i}`, cp_id: 'CP-F2', command: rng.pick(['START_SUPPLY', 'STOP_SUPPLY', 'STOP_CP', 'RESUME_CP']), session_id: 's', driver_id: 'd', ts: Date.now() };
+      const now = Date.now();
+      // Every 10th carries a deadline, half of them long passed: the bridge must honour expires_at too.
+      const deadline = i % 10 === 0 ? { expires_at: now - 300_000 } : i % 10 === 5 ? { expires_at: now + 600_000 } : {};
+      const good = { v: 1, command_id: `c-${i}`, cp_id: 'CP-F2', command: rng.pick(['START_SUPPLY', 'STOP_SUPPLY', 'STOP_CP', 'RESUME_CP']), session_id: 's', driver_id: 'd', ts: now, ...deadline };
       const payload = mutateJson(rng, good);
       const r = decode(CentralCommandMsg, Buffer.from(payload, 'latin1'));
-      if (key === 'CP-F2' && r.ok && r.value.cp_id === 'CP-F2') expected.push(r.value.command_id);
+      if (key === 'CP-F2' && r.ok && r.value.cp_id === 'CP-F2') {
+        // The rule (docs/gateway.md): a command past its expires_at is dropped as expired; one without a deadline
+        // older than --command-max-age-ms by its ts (a mutated ts of 0 is 56 years old) as stale; the rest reach the CP.
+        const c = r.value;
+        const margin = c.expires_at !== undefined ? c.expires_at - now : COMMAND_MAX_AGE_MS - (now - c.ts);
+        // Far from the boundary, so the gateway's clock (read a little later) decides the same way.
+        expect(Math.abs(margin), payload).toBeGreaterThan(60_000);
+        if (margin > 0) expected.push(c.command_id);
+        else tooOld[c.expires_at !== undefined ? 'expired' : 'stale']++;
+      }
       if (key) central.publish(`bus/central.commands/${key}`, Buffer.from(payload, 'latin1'), { qos: 0 });
     }
     const marker = { v: 1, command_id: 'marker', cp_id: 'CP-F2', command: 'STOP_CP', ts: Date.now() };
@@ -123,6 +148,11 @@ describe(`fuzz: ${N} bus commands through the bridge (dev mode, seed ${FUZZ_SEED
     for (const c of delivered) expect(CentralCommandMsg.safeParse(c).success && c.cp_id === 'CP-F2').toBe(true);
     expect(expected.length).toBeGreaterThan(N / 10);
     expect(delivered.map((c) => c.command_id).sort()).toEqual([...expected].sort());
+    expect(tooOld.stale).toBeGreaterThan(0); // the generator does produce stale and expired commands
+    expect(tooOld.expired).toBeGreaterThan(0);
+    // Not silently lost: each one dropped for its age is counted with its reason.
+    expect(await gw.metric('gateway_commands_dropped_total{reason="stale"}')).toBe(tooOld.stale);
+    expect(await gw.metric('gateway_commands_dropped_total{reason="expired"}')).toBe(tooOld.expired);
     expect(gw.rssMb() - rss0).toBeLessThan(150);
     expect((await gw.health()).status).toBe('ok');
   }, 180_000);
