@@ -47,7 +47,7 @@ export function createCentralMetrics(ctl: Controller, bus: Pick<Bus, 'health' | 
   gauge('central_charging_points', 'charging points by shown state', ['state'], (g) => {
     for (const v of ctl.cpViews()) g.inc({ state: v.state });
   });
-  gauge('central_active_sessions', 'sessions running now', [], (g) => g.set(ctl.activeRequests()));
+  gauge('central_active_sessions', 'sessions running now', [], (g) => g.set(ctl.activeSessions()));
   gauge('central_journal_total', 'journal events appended, fsyncs and compactions', ['kind'], (g) => {
     for (const [k, v] of Object.entries(ctl.storeCounters)) g.set({ kind: k }, v);
   });
