@@ -82,7 +82,7 @@ describe('evcharging cp / fault (real process, real ports)', () => {
     ['--health-port abc', ['--id', 'CP-1', '--health-port', 'abc'], {}, /health-port.*TCP port/],
     ['unknown profile', ['--id', 'CP-1', '--health-port', '0', '--profile', 'warp-drive'], {}, /warp-drive.*cannot read profile/],
     ['bad env var CP_ENGINE_KW', ['--id', 'CP-1', '--health-port', '0'], { CP_ENGINE_KW: '-5' }, /kw/i],
-    ['missing --id', ['--health-port', '0'], {}, /--id \(CP_ENGINE_ID\) is required/],
+    ['missing --id', ['--health-port', '0'], {}, /--id \(CP_ENGINE_ID or CP_ENGINE_CP_ID\) is required/],
     ['bad --mqtt', ['--id', 'CP-1', '--health-port', '0', '--mqtt', 'http://x'], {}, /mqtt/],
   ];
   for (const [what, args, env, pattern] of badConfigs) {
