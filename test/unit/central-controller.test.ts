@@ -20,13 +20,16 @@ afterEach(async () => { if (dir) await fs.rm(dir, { recursive: true, force: true
 async function rig(o: { busUp?: () => boolean; failPublish?: boolean } = {}) {
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'central-ctl-'));
   const { store } = await Store.open(dir);
-  const sent: Array<{ topic: BusTopic; key: string; value: Record<string, unknown>; durableEvents: number }> = [];
+  const sent: Array<{ topic: BusTopic; key: string; value: Record<string, unknown>; durableEvents: number; call: number }> = [];
   let clock = 1_000_000;
+  let calls = 0;
   const ctl = new Controller(store, async (topic, key, value) => {
     if (o.failPublish) throw new Error('bus away');
-    // What is on disk at the moment of publishing.
+    const call = calls++;
+    // What is on disk at the moment of publishing (read asynchronously: kept in call order, not in the order the reads finish).
     const onDisk = (await replay(dir!)).report.replayed;
-    sent.push({ topic, key, value: value as Record<string, unknown>, durableEvents: onDisk });
+    sent.push({ topic, key, value: value as Record<string, unknown>, durableEvents: onDisk, call });
+    sent.sort((a, b) => a.call - b.call);
   }, silentLogger, { monitorTimeoutMs: 3000, endGraceMs: 5000, startConfirmMs: 30_000, maxCps: 100, busUp: o.busUp }, () => clock);
   return { ctl, store, sent, advance: (ms: number) => { clock += ms; } };
 }
@@ -48,7 +51,7 @@ describe('central controller', () => {
     expect(ctl.counters).toMatchObject({ requests: 1, accepted: 1, announces: 1, statuses: 1 });
     expect(ctl.sessionViews()).toHaveLength(1);
     expect(ctl.cpViewOf('CP-1')).toMatchObject({ state: 'SUPPLYING', reachable: true });
-    expect(ctl.activeRequests()).toBe(1);
+    expect(ctl.activeSessions()).toBe(1);
     await store.close();
   });
 

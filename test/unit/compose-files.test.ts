@@ -287,6 +287,9 @@ describe('Dockerfile', () => {
     // Everything the CLI imports at run time is copied in.
     const copied = lines.filter((x) => /^COPY /.test(x)).map((x) => x.split(/\s+/)[1]);
     for (const dir of ['bin', 'cli', 'lib', 'protocol', 'firmware', 'gateway', 'central', 'driver', 'hw-profiles']) expect(copied).toContain(dir);
+    // The build stage compiles what tsconfig.build.json includes: every one of those folders must be copied in (weather/ once was not).
+    const build = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'tsconfig.build.json'), 'utf8')) as { include: string[] };
+    for (const dir of build.include) expect(copied, `COPY ${dir} ./${dir}`).toContain(dir);
   });
 });
 
