@@ -149,7 +149,7 @@ export class Controller {
     return cp && this.viewOf(cp, activeSessionAt(this.state, id));
   }
   /** Sessions running now (the original API calls them active requests). */
-  activeRequests(): number {
+  activeSessions(): number {
     let n = 0;
     for (const s of this.state.sessions.values()) if (s.status === 'ACTIVE') n++;
     return n;

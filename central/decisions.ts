@@ -8,7 +8,7 @@ import type { CpRecord, RequestRecord, SessionRecord } from './state.js';
  * (UNKNOWN counts as healthy: CPs without a monitor still work), connected, not faulty,
  * ACTIVATED and free.
  */
-export type Decision =
+export type RequestDecision =
   | { kind: 'repeat'; previous: RequestRecord }
   | { kind: 'accept' }
   | { kind: 'reject'; reason: RejectReason };
@@ -26,7 +26,7 @@ export interface RequestContext {
   activeOfDriver?: SessionRecord;
 }
 
-export function decideRequest(c: RequestContext): Decision {
+export function decideRequest(c: RequestContext): RequestDecision {
   if (c.previous) return { kind: 'repeat', previous: c.previous };
   if (c.activeOfDriver) return { kind: 'reject', reason: 'driver already charging' };
   const cp = c.cp;

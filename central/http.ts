@@ -89,7 +89,7 @@ export function buildHttp(ctl: Controller, bus: Pick<Bus, 'health' | 'stats'>, l
       // The original's values, which its users' scripts compare with: "connected" / "disconnected".
       kafka_producer: h.producer === 'connected' ? 'connected' : 'disconnected', kafka_consumer: h.consumer === 'connected' ? 'connected' : 'disconnected',
       bus: o.busKind, bus_producer: h.producer, bus_consumer: h.consumer, ...(h.problem ? { bus_problem: h.problem } : {}),
-      charging_points: ctl.state.cps.size, active_requests: ctl.activeRequests(), sessions: ctl.state.sessions.size,
+      charging_points: ctl.state.cps.size, active_requests: ctl.activeSessions(), sessions: ctl.state.sessions.size,
       counters: ctl.counters, rejected_by_reason: Object.fromEntries(ctl.rejectReasons),
       // Malformed bus messages never reach central's handlers: the bus drops and counts them.
       bus_stats: bus.stats(), journal: ctl.storeCounters, http_errors: Object.fromEntries(httpErrors), sse_clients: sse.size,
@@ -101,7 +101,7 @@ export function buildHttp(ctl: Controller, bus: Pick<Bus, 'health' | 'stats'>, l
   const metrics = createCentralMetrics(ctl, bus, httpErrors);
   app.get('/metrics', async (_req, reply) => reply.type(metrics.contentType).send(await metrics.metrics()));
 
-  app.get('/cp', async () => ({ charging_points: ctl.cpViews(), active_requests: ctl.activeRequests() }));
+  app.get('/cp', async () => ({ charging_points: ctl.cpViews(), active_requests: ctl.activeSessions() }));
   app.get<{ Params: { id: string } }>('/cp/:id', async (req, reply) => {
     const v = ctl.cpViewOf(req.params.id);
     return v ?? fail(reply, 404, `unknown CP ${req.params.id}`);
@@ -184,7 +184,7 @@ export function buildHttp(ctl: Controller, bus: Pick<Bus, 'health' | 'stats'>, l
 
   const sse = new SseHub({ maxClients: o.maxSseClients ?? 200, maxBufferedBytes: o.sseMaxBufferedBytes ?? 1 << 20, maxStallMs: o.sseMaxStallMs ?? 30_000 });
   const snapshot = () => JSON.stringify({
-    charging_points: ctl.cpViews(), active_requests: ctl.activeRequests(),
+    charging_points: ctl.cpViews(), active_requests: ctl.activeSessions(),
     sessions: ctl.sessionViews().slice(-30), events: ctl.recent.slice(-40), history: dashboard.history.columns(), weather: dashboard.weather.view(), at: Date.now(),
   });
   let last = '';

@@ -44,7 +44,7 @@ export const CentralEventSchema = z.discriminatedUnion('t', [
   z.object({ t: z.literal('session_confirmed'), session_id: Str }),
   z.object({ t: z.literal('telemetry'), session_id: Str, kw: NonNeg, kwh: NonNeg, eur: NonNeg, seq: Num, soc: z.number().min(0).max(1).optional() }),
   z.object({ t: z.literal('session_pending_end'), session_id: Str, reason: SessionEndReasonSchema, deadline: NonNeg }),
-  z.object({ t: z.literal('session_ended'), session_id: Str, ticket: Ticket }),
+  z.object({ t: z.literal('session_ended'), session_id: Str, ticket: Ticket, estimate: z.boolean().optional() }),
   z.object({ t: z.literal('ticket_sent'), session_id: Str }),
   z.object({ t: z.literal('request_done'), request: RequestRecordSchema }),
   // The events central's rules added (central/rules/event-schemas.ts).

@@ -10,7 +10,7 @@ import type { Controller } from './controller.js';
  */
 export const COUNTER_NAMES = [
   'requests', 'accepted', 'rejected', 'duplicate_requests', 'stops', 'queries', 'cancels', 'expired_requests', 'rate_limited',
-  'statuses', 'stale_statuses', 'announces', 'acks', 'failed_acks', 'session_ends', 'duplicate_session_ends', 'unknown_session_ends',
+  'statuses', 'stale_statuses', 'announces', 'acks', 'failed_acks', 'session_ends', 'duplicate_session_ends', 'rebilled_sessions', 'unknown_session_ends',
   'telemetry', 'telemetry_ignored', 'monitor_reports', 'monitor_reports_refused', 'closed_by_central', 'publish_failures',
   'unconfirmed_closed', 'late_start_stops', 'gateway_beats', 'unreachable_holds',
   'forged_statuses', 'forged_acks', 'forged_session_ends', 'forged_telemetry', 'forged_requests', 'forged_beats',
@@ -47,7 +47,7 @@ export function createCentralMetrics(ctl: Controller, bus: Pick<Bus, 'health' | 
   gauge('central_charging_points', 'charging points by shown state', ['state'], (g) => {
     for (const v of ctl.cpViews()) g.inc({ state: v.state });
   });
-  gauge('central_active_sessions', 'sessions running now', [], (g) => g.set(ctl.activeRequests()));
+  gauge('central_active_sessions', 'sessions running now', [], (g) => g.set(ctl.activeSessions()));
   gauge('central_journal_total', 'journal events appended, fsyncs and compactions', ['kind'], (g) => {
     for (const [k, v] of Object.entries(ctl.storeCounters)) g.set({ kind: k }, v);
   });

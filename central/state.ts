@@ -55,6 +55,8 @@ export interface SessionRecord {
   telemetry_seq: number;
   /** The vehicle's battery level (0..1) as the CP last metered it, when it reports one. */
   soc?: number;
+  /** The ticket is central's estimate (closed from telemetry without the CP's record): the CP's own session_end, if it comes, supersedes it once. */
+  estimated?: boolean;
 }
 
 export interface RequestRecord {
@@ -88,12 +90,14 @@ export type CentralEvent =
   | { t: 'session_confirmed'; session_id: string }
   | { t: 'telemetry'; session_id: string; kw: number; kwh: number; eur: number; seq: number; soc?: number }
   | { t: 'session_pending_end'; session_id: string; reason: SessionEndReason; deadline: number }
-  | { t: 'session_ended'; session_id: string; ticket: Ticket }
+  | { t: 'session_ended'; session_id: string; ticket: Ticket; estimate?: boolean }
   | { t: 'ticket_sent'; session_id: string }
   | { t: 'request_done'; request: RequestRecord }
   /** The CP showed it still runs a session central was holding (lost link, silent gateway): the hold is lifted. */
   | { t: 'session_resumed'; session_id: string }
   | { t: 'gateway_seen'; gateway: GatewayRecord }
+  /** The CP's own record arrived for a session central had closed with an estimate: it replaces the estimate (once). */
+  | { t: 'session_rebilled'; session_id: string; ticket: Ticket }
   /** Bounded growth: old request ids and old, fully delivered sessions leave the state. */
   | { t: 'pruned'; request_ids: string[]; session_ids: string[] };
 
@@ -164,7 +168,18 @@ export function apply(s: CentralState, e: CentralEvent): void {
       const t = e.ticket;
       Object.assign(ss, {
         status: t.interrupted ? 'INTERRUPTED' : 'COMPLETED', ended_at: t.ended_at, kw: 0, kwh: t.kwh, eur: t.eur, price_eur_kwh: t.price_eur_kwh,
-        end_reason: t.reason, interrupted: t.interrupted, ticket: t, pending_end: null,
+        end_reason: t.reason, interrupted: t.interrupted, ticket: t, pending_end: null, ...(e.estimate ? { estimated: true } : {}),
+      });
+      return;
+    }
+    case 'session_rebilled': {
+      const ss = s.sessions.get(e.session_id);
+      // Only an estimate is replaced, and only once: the CP's record is final.
+      if (!ss || !ss.ticket || !ss.estimated) return;
+      const t = e.ticket;
+      Object.assign(ss, {
+        status: t.interrupted ? 'INTERRUPTED' : 'COMPLETED', ended_at: t.ended_at, kwh: t.kwh, eur: t.eur, price_eur_kwh: t.price_eur_kwh,
+        end_reason: t.reason, interrupted: t.interrupted, ticket: t, estimated: false, ticket_sent: false,
       });
       return;
     }

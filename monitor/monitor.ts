@@ -2,7 +2,7 @@ import type { Logger } from '../lib/log.js';
 import { PROTOCOL_VERSION, type MonitorReportMsg } from '../protocol/index.js';
 import { createCentralReporter, type ReporterCounters } from './central-reporter.js';
 import { createHealthProbe } from './health-probe.js';
-import { initialWatchdog, onAcked, onPoll, type Decision, type PollResult, type WatchdogState } from './watchdog.js';
+import { initialWatchdog, onAcked, onPoll, type WatchdogStep, type PollResult, type WatchdogState } from './watchdog.js';
 
 export interface MonitorOptions {
   cpId: string;
@@ -17,7 +17,7 @@ export interface MonitorOptions {
   log: Logger;
 }
 
-export interface MonitorStatus {
+export interface MonitorTotals {
   cp_id: string;
   faulty: boolean;
   reason?: string;
@@ -27,7 +27,7 @@ export interface MonitorStatus {
 }
 
 export interface Monitor {
-  status(): MonitorStatus;
+  status(): MonitorTotals;
   close(): Promise<void>;
 }
 
@@ -53,9 +53,9 @@ export function startMonitor(o: MonitorOptions): Monitor {
   // engine that accepts and drops connections cannot make us spin).
   probe.onDrop(() => { if (last === 'ok') wake?.(); });
 
-  let pending: NonNullable<Decision['report']> | undefined;
+  let pending: NonNullable<WatchdogStep['report']> | undefined;
   let pumping: Promise<void> | undefined;
-  function offer(report: NonNullable<Decision['report']>) {
+  function offer(report: NonNullable<WatchdogStep['report']>) {
     pending = report; // only the newest verdict matters
     pumping ??= pump().finally(() => { pumping = undefined; });
   }

@@ -29,7 +29,7 @@ export interface WatchdogState {
   readonly acked?: 'ok' | 'fault';
 }
 
-export interface Decision {
+export interface WatchdogStep {
   state: WatchdogState;
   /** Undefined while just started, not answered OK yet and below the threshold: nothing to say yet. */
   report?: { kind: ReportKind; engine_ok: boolean; reason?: string };
@@ -39,7 +39,7 @@ export interface Decision {
 
 export const initialWatchdog = (): WatchdogState => ({ bad: 0, faulty: false, seenOk: false });
 
-function reportFor(s: WatchdogState): Decision['report'] {
+function reportFor(s: WatchdogState): WatchdogStep['report'] {
   if (s.faulty && s.acked !== 'fault') return { kind: 'fault', engine_ok: false, reason: s.reason };
   if (!s.faulty && s.acked === 'fault') return { kind: 'recovered', engine_ok: true };
   // Just started beside an engine that is not listening yet (below the threshold): a KO
@@ -50,9 +50,9 @@ function reportFor(s: WatchdogState): Decision['report'] {
 }
 
 /** Applies one poll result. */
-export function onPoll(s: WatchdogState, r: PollResult, maxMisses: number): Decision {
+export function onPoll(s: WatchdogState, r: PollResult, maxMisses: number): WatchdogStep {
   let next: WatchdogState;
-  let transition: Decision['transition'];
+  let transition: WatchdogStep['transition'];
   if (r.kind === 'ok') {
     next = { ...s, bad: 0, faulty: false, seenOk: true, reason: undefined };
     if (s.faulty) transition = 'recovered';

@@ -50,12 +50,12 @@ export class Acc {
     this.count('closed_by_central');
     // It ended when central asked for the end, not when the grace for the CP's own record ran out.
     const endedAt = s.pending_end ? Math.min(this.now, s.pending_end.deadline - this.o.endGraceMs) : this.now;
-    this.bill(s, makeTicket({ session_id: s.session_id, cp_id: s.cp_id, driver_id: s.driver_id, kwh, price_eur_kwh: s.price_eur_kwh, started_at: s.started_at, ended_at: endedAt, reason }));
+    this.bill(s, makeTicket({ session_id: s.session_id, cp_id: s.cp_id, driver_id: s.driver_id, kwh, price_eur_kwh: s.price_eur_kwh, started_at: s.started_at, ended_at: endedAt, reason }), true);
   }
 
-  /** Journals the ticket, logs it, and sends it to the driver; `ticket_sent` is journaled once the bus took it. */
-  bill(s: SessionRecord, ticket: SessionRecord['ticket'] & object): void {
-    this.journal({ t: 'session_ended', session_id: s.session_id, ticket });
+  /** Journals the ticket, logs it, and sends it to the driver; `ticket_sent` is journaled once the bus took it. `estimate`: billed by central, not by the CP's record. */
+  bill(s: SessionRecord, ticket: SessionRecord['ticket'] & object, estimate = false): void {
+    this.journal({ t: 'session_ended', session_id: s.session_id, ticket, ...(estimate ? { estimate: true } : {}) });
     const t = ticket;
     this.log('info', 'session billed', { session_id: s.session_id, cp_id: s.cp_id, driver_id: s.driver_id, kwh: t.kwh, eur: t.eur, reason: t.reason, interrupted: t.interrupted });
     this.recent(t.interrupted ? 'warn' : 'info', `${s.cp_id} ${s.driver_id} ${t.interrupted ? 'INTERRUPTED' : 'COMPLETED'} ${t.kwh.toFixed(3)} kWh ${t.eur.toFixed(2)} € (${t.reason})`, { cp_id: s.cp_id, driver_id: s.driver_id });

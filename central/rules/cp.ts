@@ -1,4 +1,4 @@
-import { INTERRUPTING_END_REASONS, type CommandAckMsg, type CpAnnounceMsg, type CpStatusMsg, type CpTelemetryMsg, type GatewayBeatMsg, type SessionEndMsg } from '../../protocol/index.js';
+import { INTERRUPTING_END_REASONS, type CommandAckMsg, type CpAnnounceMsg, type CpStatusMsg, type CpTelemetryMsg, type GatewayBeatMsg, type SessionEndMsg, type Ticket } from '../../protocol/index.js';
 import { makeTicket } from '../billing.js';
 import type { CounterName } from '../metrics.js';
 import { activeSessionAt, type SessionRecord } from '../state.js';
@@ -127,14 +127,43 @@ export function onSessionEnd(a: Acc, m: SessionEndMsg, key: Key): void {
   }
   a.remember({ m: 'heard', cp_id: m.cp_id, at: a.now });
   if (s.ticket) {
+    if (s.estimated && s.confirmed) return rebill(a, s, s.ticket, m);
     a.count('duplicate_session_ends');
     a.log('info', 'session already billed, repeated session_end ignored', { cp_id: m.cp_id, session_id: m.session_id });
     return;
   }
   // Central asked for an interrupting end (fault, admin stop): the CP's word for a normal end does not undo that.
   const reason = s.pending_end && INTERRUPTING_END_REASONS.has(s.pending_end.reason) && !INTERRUPTING_END_REASONS.has(m.reason) ? s.pending_end.reason : m.reason;
-  // The CP's meter, at the price central stored when the session started (what the driver was offered).
-  a.bill(s, makeTicket({ session_id: s.session_id, cp_id: s.cp_id, driver_id: s.driver_id, kwh: m.kwh, price_eur_kwh: s.price_eur_kwh, started_at: m.started_at, ended_at: m.ended_at, reason }));
+  a.bill(s, meteredTicket(s, m, reason));
+}
+
+/** The CP's meter, at the price central stored when the session started (what the driver was offered). */
+function meteredTicket(s: SessionRecord, m: SessionEndMsg, reason: SessionEndMsg['reason']) {
+  return makeTicket({ session_id: s.session_id, cp_id: s.cp_id, driver_id: s.driver_id, kwh: m.kwh, price_eur_kwh: s.price_eur_kwh, started_at: m.started_at, ended_at: m.ended_at, reason });
+}
+
+/**
+ * The CP's own record of a session central closed itself from telemetry (it could not reach
+ * the CP, or the record was late: a gateway that spooled it while the bus stalled delivers it
+ * after its restart). Central cannot tell a dead gateway from its own stalled bus, so it had to
+ * close on an estimate; the meter is what was supplied, so the record supersedes the estimate,
+ * once: the session's one ticket becomes the metered one, journaled, and sent to the driver as
+ * the final word. A reason central demanded (fault, admin stop) stays; its guesses
+ * (unreachable, disconnected, engine restart) give way to the CP's reason.
+ */
+function rebill(a: Acc, s: SessionRecord, prev: Ticket, m: SessionEndMsg): void {
+  const guessed = LIFTABLE_HOLDS.has(prev.reason) || prev.reason === 'engine_restart';
+  const reason = !guessed && INTERRUPTING_END_REASONS.has(prev.reason) && !INTERRUPTING_END_REASONS.has(m.reason) ? prev.reason : m.reason;
+  const ticket = meteredTicket(s, m, reason);
+  if (ticket.kwh === prev.kwh && ticket.eur === prev.eur && ticket.reason === prev.reason) {
+    a.count('duplicate_session_ends');
+    return; // the estimate was right: nothing to tell anyone
+  }
+  a.count('rebilled_sessions');
+  a.journal({ t: 'session_rebilled', session_id: s.session_id, ticket });
+  a.log('info', "session rebilled from the charging point's own record", { session_id: s.session_id, cp_id: s.cp_id, driver_id: s.driver_id, kwh: ticket.kwh, eur: ticket.eur, reason: ticket.reason, estimate_kwh: prev.kwh, estimate_eur: prev.eur, estimate_reason: prev.reason });
+  a.recent('info', `${s.cp_id} ${s.driver_id} rebilled ${ticket.kwh.toFixed(3)} kWh ${ticket.eur.toFixed(2)} € (${ticket.reason}; estimate was ${prev.kwh.toFixed(3)} kWh)`, { cp_id: s.cp_id, driver_id: s.driver_id });
+  a.finalUpdate({ ...s, ticket, ticket_sent: false });
 }
 
 export function onTelemetry(a: Acc, m: CpTelemetryMsg, key: Key): void {

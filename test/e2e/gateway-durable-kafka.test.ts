@@ -9,7 +9,8 @@ import { waitFor } from '../helpers/wait.js';
  * Nothing acknowledged is lost (issue 9, defect 4), real processes on Kafka (the kcat mock):
  * Kafka hangs (SIGSTOP), a session ends at the CP, the gateway acknowledges the session_end
  * only once its spool on disk has it, and is then SIGKILLed. Restarted, it replays the spool;
- * once Kafka answers again central bills exactly what the CP metered.
+ * once Kafka answers again central bills exactly what the CP metered (superseding the estimate
+ * it may have closed the session with while it could hear nobody).
  */
 let kafka: KafkaMock | undefined;
 let net: TestNetwork | undefined;
@@ -51,14 +52,26 @@ describe('gateway SIGKILL while Kafka is stalled', () => {
     await n.component('gateway').proc.waitForLine(/spool replayed/, 20_000);
     kafka!.resume();
 
-    const ticket = await waitFor(() => finalUpdates(n.recorder.of('driver.updates', 'driver-erin')).find((u) => u.ticket.session_id === sessionId)?.ticket,
-      { timeoutMs: 90_000, what: `a ticket for ${sessionId}\n${n.tail('central', 10)}\n${n.tail('gateway', 10)}` });
-    const onBus = sessionEnds(n.recorder.records).get(sessionId);
-    expect(onBus?.kwh).toBeCloseTo(meteredKwh, 6);
-    expect(Math.abs(ticket.kwh - meteredKwh)).toBeLessThanOrEqual(0.001);
+    const onBus = await waitFor(() => sessionEnds(n.recorder.records).get(sessionId),
+      { timeoutMs: 90_000, what: `the CP's session_end on the bus\n${n.tail('gateway', 10)}` });
+    expect(onBus.kwh).toBeCloseTo(meteredKwh, 6);
+    // Central heard the fault from the monitor (HTTP) but no record (Kafka stalled): it may have closed
+    // the session from telemetry meanwhile. The CP's record, once it arrives, supersedes that estimate.
+    const tickets = () => finalUpdates(n.recorder.of('driver.updates', 'driver-erin')).filter((u) => u.ticket.session_id === sessionId).map((u) => u.ticket);
+    const billed = await waitFor(async () => {
+      const s = await n.get<{ ticket?: { kwh: number; eur: number; reason: string } | null }>(`/sessions/${sessionId}`);
+      return s.ticket && Math.abs(s.ticket.kwh - meteredKwh) <= 0.001 ? s.ticket : undefined;
+    }, { timeoutMs: 60_000, what: `central's ticket for ${sessionId} = metered ${meteredKwh} kWh; driver got ${JSON.stringify(tickets().map((t) => [t.kwh, t.reason]))}\n${n.tail('central', 10)}` });
+    expect(Math.abs(billed.eur - Number(ended.eur))).toBeLessThanOrEqual(0.01);
+    // The driver's last word for the session is that same ticket.
+    const ticket = await waitFor(() => { const t = tickets().at(-1); return t && Math.abs(t.kwh - meteredKwh) <= 0.001 ? t : undefined; },
+      { timeoutMs: 30_000, what: `the driver's final ticket = metered; got ${JSON.stringify(tickets().map((t) => [t.kwh, t.reason]))}` });
     expect(Math.abs(ticket.eur - Number(ended.eur))).toBeLessThanOrEqual(0.01);
+    expect(ticket).toMatchObject({ kwh: billed.kwh, eur: billed.eur, reason: billed.reason });
+    // Anything the driver got before it was central's interrupted estimate, never another metered figure.
+    for (const t of tickets().slice(0, -1)) if (Math.abs(t.kwh - meteredKwh) > 0.001) expect(t).toMatchObject({ interrupted: true, reason: expect.stringMatching(/^(fault|unreachable|disconnected)$/) });
     // Replayed once delivered: the spool empties.
     await waitFor(async () => (await health(n)).spooled === 0, { timeoutMs: 30_000, what: 'spool emptied' });
-    console.log(`metered ${meteredKwh} kWh, billed ${ticket.kwh} kWh (${ticket.reason}) after gateway SIGKILL with Kafka stalled`);
+    console.log(`metered ${meteredKwh} kWh, billed ${ticket.kwh} kWh (${ticket.reason}) after gateway SIGKILL with Kafka stalled; driver tickets ${JSON.stringify(tickets().map((t) => [t.kwh, t.reason]))}`);
   }, 240_000);
 });

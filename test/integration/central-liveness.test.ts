@@ -57,7 +57,8 @@ describe('central: gateways it cannot hear', () => {
     const q = await r.request('driver-liv', 'REQUEST', 'CP-701');
     expect(await r.update('driver-liv', (u) => u.request_id === q, 'answer')).toMatchObject({ status: 'REJECTED', reason: 'gateway unreachable' });
     expect(r.of('central.commands', 'CP-701').filter((c) => c.command === 'START_SUPPLY')).toEqual([]);
-    expect(r.central!.lines.some((l) => /CP-701 unreachable: gateway GW-T1 silent/.test(l))).toBe(true);
+    // The log line may reach our pipe after the state shows over HTTP (a loaded machine): wait for it.
+    await waitFor(() => r.central!.lines.some((l) => /CP-701 unreachable: gateway GW-T1 silent/.test(l)), { timeoutMs: 10_000, what: 'the unreachable log line' });
 
     beatStandIn(r, 'GW-T1');
     await waitFor(async () => (await r.cp('CP-701'))?.state === 'ACTIVATED', { timeoutMs: 10_000, intervalMs: 100, what: 'CP-701 back with its gateway' });
@@ -83,6 +84,7 @@ describe('central: whom it believes', () => {
     await r.publish('cp.status', 'CP-703', forged);
     await waitFor(async () => Number((await counters()).forged_session_ends) >= 2, { timeoutMs: 10_000, what: 'forged session_ends counted' });
     expect((await r.get(`/sessions/${sid}`)).body.status).toBe('ACTIVE');
+    await waitFor(() => r.central!.lines.some((l) => /session_end for another CP's session/.test(l)), { timeoutMs: 10_000, what: 'the forged session_end log line' });
     expect(r.central!.lines.filter((l) => /session_end for another CP's session/.test(l))).toHaveLength(1);
     await r.publish('cp.status', 'CP-702', { ...forged, cp_id: 'CP-702', kwh: 1.5, eur: 0.6 });
     const fin = await r.update('driver-own', (u) => u.session_id === sid && u.status === 'COMPLETED', 'COMPLETED');

@@ -51,7 +51,7 @@ describe('central controller', () => {
     expect(ctl.counters).toMatchObject({ requests: 1, accepted: 1, announces: 1, statuses: 1 });
     expect(ctl.sessionViews()).toHaveLength(1);
     expect(ctl.cpViewOf('CP-1')).toMatchObject({ state: 'SUPPLYING', reachable: true });
-    expect(ctl.activeRequests()).toBe(1);
+    expect(ctl.activeSessions()).toBe(1);
     await store.close();
   });
 

@@ -168,6 +168,61 @@ describe('central rules: session_end', () => {
     expect([...counts(u1), ...counts(u2)].filter((c) => c === 'unknown_session_ends')).toHaveLength(2);
     expect([...logs(u1), ...logs(u2)]).toHaveLength(1);
   });
+  it('a record spooled while the bus stalled, after central closed the session "unreachable" from telemetry: the CP\'s meter supersedes the estimate, once', () => {
+    const w = new World().cp('CP-1', { gw: 'GW-A' });
+    w.session('S-1', 'CP-1', 'd1');
+    w.step(beat('GW-A', 1));
+    w.step(tel('CP-1', 'S-1', 20)); // 2 kWh seen, then silence: gateway dead or bus stalled, central cannot tell
+    w.step({ t: 'tick', busUp: true }, 3001);
+    const closed = w.step({ t: 'tick', busUp: true }, w.o.unreachableGraceMs);
+    expect(closed.events).toMatchObject([{ t: 'session_ended', estimate: true, ticket: { reason: 'unreachable', kwh: 2, interrupted: true } }]);
+    w.deliver(closed);
+    // The gateway restarts, replays its spool: the CP metered 2.369 kWh and ended on a fault.
+    const r = w.step(end('CP-1', 'S-1', { kwh: 2.369, reason: 'fault' }), 5000);
+    expect(r.events).toMatchObject([{ t: 'session_rebilled', session_id: 'S-1', ticket: { kwh: 2.369, eur: 0.95, reason: 'fault', interrupted: true } }]);
+    expect(counts(r)).toContain('rebilled_sessions');
+    expect(updates(r)).toMatchObject([{ driver_id: 'd1', status: 'INTERRUPTED', ticket: { kwh: 2.369, eur: 0.95, reason: 'fault' } }]);
+    expect(r.out[0]!.then).toEqual([{ t: 'ticket_sent', session_id: 'S-1' }]);
+    expect(w.st.durable.sessions.get('S-1')).toMatchObject({ status: 'INTERRUPTED', kwh: 2.369, eur: 0.95, end_reason: 'fault', estimated: false, ticket_sent: false, ticket: { kwh: 2.369 } });
+    w.deliver(r);
+    // The record is final: a repeat (QoS 1 resend, spool replayed twice) changes nothing.
+    const again = w.step(end('CP-1', 'S-1', { kwh: 2.369, reason: 'fault' }));
+    expect(again.events).toEqual([]);
+    expect(updates(again)).toEqual([]);
+    expect(counts(again)).toContain('duplicate_session_ends');
+  });
+  it('the CP\'s reason replaces a guess (unreachable) but not an end central demanded (admin stop); a normal end becomes COMPLETED', () => {
+    const w = new World().cp('CP-1').cp('CP-2');
+    w.session('S-1', 'CP-1', 'd1', { kwh: 1 });
+    w.session('S-2', 'CP-2', 'd2', { kwh: 1 });
+    w.journal({ t: 'session_pending_end', session_id: 'S-1', reason: 'unreachable', deadline: w.now });
+    w.step({ t: 'admin', cp_id: 'CP-2', stop: true });
+    w.step({ t: 'tick', busUp: true }, w.o.endGraceMs + w.o.unreachableGraceMs);
+    expect(w.st.durable.sessions.get('S-1')).toMatchObject({ estimated: true, ticket: { reason: 'unreachable' } });
+    expect(w.st.durable.sessions.get('S-2')).toMatchObject({ estimated: true, ticket: { reason: 'cp_stopped' } });
+    const r1 = w.step(end('CP-1', 'S-1', { kwh: 3, reason: 'driver_stop' }));
+    expect(updates(r1)).toMatchObject([{ status: 'COMPLETED', ticket: { kwh: 3, reason: 'driver_stop', interrupted: false } }]);
+    const r2 = w.step(end('CP-2', 'S-2', { kwh: 3, reason: 'driver_stop' }));
+    expect(updates(r2)).toMatchObject([{ status: 'INTERRUPTED', ticket: { kwh: 3, reason: 'cp_stopped', interrupted: true } }]);
+  });
+  it('a START central closed before the CP confirmed it (unconfirmed, cancelled) is not rebilled: the driver never followed that supply', () => {
+    const w = new World().cp('CP-1');
+    w.session('S-1', 'CP-1', 'd1', { confirmed: false });
+    w.step({ t: 'tick', busUp: true }, w.o.startConfirmMs + 1);
+    expect(w.st.durable.sessions.get('S-1')).toMatchObject({ ticket: { reason: 'unconfirmed', kwh: 0 } });
+    const r = w.step(end('CP-1', 'S-1', { kwh: 0.2, reason: 'cp_stopped' }));
+    expect(r.events).toEqual([]);
+    expect(counts(r)).toContain('duplicate_session_ends');
+  });
+  it('an estimate the record agrees with is left as it is (no second ticket)', () => {
+    const w = new World().cp('CP-1');
+    w.session('S-1', 'CP-1', 'd1', { kwh: 2.5 });
+    w.journal({ t: 'session_pending_end', session_id: 'S-1', reason: 'disconnected', deadline: w.now });
+    w.step({ t: 'tick', busUp: true }, w.o.endGraceMs);
+    const r = w.step(end('CP-1', 'S-1', { kwh: 2.5, reason: 'disconnected' }));
+    expect(r.events).toEqual([]);
+    expect(updates(r)).toEqual([]);
+  });
 });
 
 describe('central rules: telemetry', () => {

@@ -69,6 +69,21 @@ describe('central state reducer', () => {
     expect(s.sessions.get('S-1')).toMatchObject({ status: 'COMPLETED', kwh: 10, eur: 4.9, end_reason: 'full', interrupted: false, kw: 0 });
     expect(s.sessions.get('S-1')!.ticket!.kwh).toBe(10);
   });
+  it('an estimate is replaced once by the CP\'s record (session_rebilled), and it survives a snapshot; a metered ticket is never replaced', () => {
+    const s = run([
+      { t: 'session_started', session: session('S-1') },
+      { t: 'session_ended', session_id: 'S-1', ticket: ticket('S-1', 2, 'fault'), estimate: true },
+      { t: 'ticket_sent', session_id: 'S-1' },
+      { t: 'session_rebilled', session_id: 'S-1', ticket: ticket('S-1', 2.369) },
+      { t: 'session_rebilled', session_id: 'S-1', ticket: ticket('S-1', 50) },
+      { t: 'session_started', session: session('S-2') },
+      { t: 'session_ended', session_id: 'S-2', ticket: ticket('S-2', 1) },
+      { t: 'session_rebilled', session_id: 'S-2', ticket: ticket('S-2', 9) },
+    ]);
+    expect(s.sessions.get('S-1')).toMatchObject({ status: 'COMPLETED', kwh: 2.369, eur: 1.16, end_reason: 'full', interrupted: false, estimated: false, ticket_sent: false, ticket: { kwh: 2.369 } });
+    expect(s.sessions.get('S-2')).toMatchObject({ kwh: 1, ticket: { kwh: 1 } });
+    expect(deserializeState(serializeState(s)).sessions.get('S-1')).toMatchObject({ kwh: 2.369, estimated: false });
+  });
   it('an interrupting end marks the session INTERRUPTED', () => {
     const s = run([{ t: 'session_started', session: session('S-1') }, { t: 'session_ended', session_id: 'S-1', ticket: ticket('S-1', 3, 'fault') }]);
     expect(s.sessions.get('S-1')).toMatchObject({ status: 'INTERRUPTED', interrupted: true, end_reason: 'fault' });
