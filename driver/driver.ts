@@ -55,8 +55,9 @@ export function createDriver(o: DriverOptions): Driver {
 
   const newRequestId = () => `${id}-${Date.now().toString(36)}-${++seq}-${randomBytes(2).toString('hex')}`;
 
-  async function send(msg: Omit<DriverRequestMsg, 'v' | 'driver_id' | 'ts'>): Promise<void> {
-    const full: DriverRequestMsg = { v: PROTOCOL_VERSION, driver_id: id, ts: Date.now(), ...msg };
+  /** `ts`: the moment the request was made (a REQUEST's `expires_at` is counted from it), now by default. */
+  async function send(msg: Omit<DriverRequestMsg, 'v' | 'driver_id' | 'ts'>, ts = Date.now()): Promise<void> {
+    const full: DriverRequestMsg = { v: PROTOCOL_VERSION, driver_id: id, ts, ...msg };
     try {
       await o.bus.publish(BUS_TOPICS.driverRequests, id, full);
     } catch (err) {
@@ -110,7 +111,7 @@ export function createDriver(o: DriverOptions): Driver {
     o.log.debug({ driver_id: id, cp_id: cpId, request_id: requestId }, 'request sent');
     // Not awaited: a publish held up by a bus outage must not hold up the request timeout.
     // expires_at: when we stop waiting; central never starts a supply for this request after it.
-    void send({ request_id: requestId, action: 'REQUEST', cp_id: cpId, expires_at: expiresAt, ...(vehicleId ? { vehicle_id: vehicleId } : {}) });
+    void send({ request_id: requestId, action: 'REQUEST', cp_id: cpId, expires_at: expiresAt, ...(vehicleId ? { vehicle_id: vehicleId } : {}) }, now);
     return untilAborted(finished, cancel.signal, 'cancelled');
   }
 

@@ -170,10 +170,11 @@ export function onUpdate(s: TrackerState, m: DriverUpdateMsg, now: number): Step
   // (e.g. a stale IN_PROGRESS backlog) arrive first and are printed as they are.
   if (s.query && m.request_id === s.query.requestId) {
     // Told once: a ticket already printed (a stored update that came first) is not printed again,
-    // and one printed here is not printed again when its stored update follows.
+    // and one printed here is not printed again when its stored update follows. Either way the
+    // line names the session and how it ended.
     const seen = isEnd(m) && !!m.session_id && s.ended.includes(m.session_id);
     const said = m.status === 'REJECTED' && m.reason === 'no session' ? 'no earlier session'
-      : seen ? `${m.session_id} (its ticket is above)` : text;
+      : seen ? `${m.session_id} ${m.status} (its ticket is above)` : text;
     const line = `${id} last session: ${said}`;
     if (isRunning(m) && m.session_id && !s.current) {
       // Restarted while a session of ours runs: take it back (follow it, stop it at the limit, print its ticket).

@@ -4,7 +4,7 @@ import { createEngine, type Engine } from './engine.js';
 import { createHal } from './hal/create.js';
 import { startHealthServer, type HealthControl, type HealthServer } from './health-server.js';
 import { createMqttLink, type MqttLink } from './mqtt-link.js';
-import { createOcppLink, type OcppLink } from './ocpp/ocpp-link.js';
+import type { OcppLink } from './ocpp/ocpp-link.js';
 import { FW_VERSION } from './engine.js';
 import type { OcppVersion } from '../lib/ocpp.js';
 
@@ -40,6 +40,9 @@ export interface CpNode {
 
 /** One complete charging point: HAL + engine loop + MQTT link + health port. Safe to run many per process. */
 export async function startCpNode(o: CpNodeOptions): Promise<CpNode> {
+  // Loaded only for OCPP (before anything is opened): an MQTT charging point, and the firmware
+  // package's start-up, skip ocpp-rpc and its JSON-schema validators.
+  const ocppModule = o.ocpp ? await import('./ocpp/ocpp-link.js') : undefined;
   const hal = await createHal(o.profile, { speed: o.speed, log: o.log });
   const health = await startHealthServer({ host: o.healthHost, port: o.healthPort, log: o.log, cpId: o.cpId, control: o.healthControl }, {
     health: () => engine.health(),
@@ -61,8 +64,8 @@ export async function startCpNode(o: CpNodeOptions): Promise<CpNode> {
     throw err;
   }
   let ocpp: OcppLink | undefined;
-  if (o.ocpp) {
-    ocpp = createOcppLink({
+  if (o.ocpp && ocppModule) {
+    ocpp = ocppModule.createOcppLink({
       url: o.ocpp.url, cpId: o.cpId, version: o.ocpp.version, secret: o.secret, caFile: o.ocpp.caFile, meterIntervalS: o.ocpp.meterIntervalS,
       vendor: 'evcharging', model: o.profile.name, fwVersion: FW_VERSION, phases: o.profile.phases, log: o.log, onCall: o.ocpp.onCall,
     });

@@ -1,4 +1,4 @@
-import { createRequire } from 'node:module';
+import ocppRpcModule from 'ocpp-rpc';
 import type { CpState, FaultKind, SessionEndReason } from '../protocol/index.js';
 
 /**
@@ -8,9 +8,10 @@ import type { CpState, FaultKind, SessionEndReason } from '../protocol/index.js'
  * cannot drift apart. The RPC framing, schemas and strict validation are ocpp-rpc's.
  */
 
-// ocpp-rpc is CommonJS with spread exports that Node's named-export detection misses.
-const require = createRequire(import.meta.url);
-export const ocppRpc = require('ocpp-rpc') as typeof import('ocpp-rpc');
+// ocpp-rpc is CommonJS with spread exports that Node's named-export detection misses, so take
+// its module.exports as the default import. A static import (not createRequire) so that esbuild
+// bundles it into the firmware package, which has no node_modules/ocpp-rpc.
+export const ocppRpc = ocppRpcModule as typeof import('ocpp-rpc');
 export type RpcClient = InstanceType<typeof ocppRpc.RPCClient>;
 export type RpcServer = InstanceType<typeof ocppRpc.RPCServer>;
 

@@ -17,7 +17,7 @@ interface CentralCliOptions extends BusOptionValues {
 export default function register(program: Command): void {
   const cmd = program.command('central')
     .description('run the central controller: registry, authorization, sessions and tickets, HTTP API and live dashboard')
-    .addOption(opt('--host <host>', 'HTTP listen address (default 0.0.0.0 with --credentials; dev mode: 127.0.0.1 only; CENTRAL_HOST is where others find central, not this)', 'CENTRAL_BIND'))
+    .addOption(opt('--host <host>', 'HTTP listen address (default 0.0.0.0 with --credentials or --dev-public true; dev mode: 127.0.0.1 only; CENTRAL_HOST is where others find central, not this)', 'CENTRAL_BIND'))
     .addOption(opt('--port <port>', 'HTTP port (API and dashboard)', 'CENTRAL_PORT', parsePort, 8000))
     .addOption(opt('--data-dir <dir>', 'where the journal, snapshot and audit log live', 'CENTRAL_DATA_DIR', undefined, './data/central'))
     .addOption(opt('--admin-token <token>', 'bearer token for admin actions; prefer CENTRAL_ADMIN_TOKEN or --admin-token-file (a flag shows in ps). None: a dev token is generated and printed', 'CENTRAL_ADMIN_TOKEN'))
@@ -47,7 +47,8 @@ export default function register(program: Command): void {
     const adminToken = secretFrom({ value: o.adminToken, file: o.adminTokenFile, flag: '--admin-token', fileFlag: '--admin-token-file', env: 'CENTRAL_ADMIN_TOKEN' }, (m) => warnings.push(m));
     if (adminToken !== undefined && !/^\S{8,256}$/.test(adminToken)) throw new ConfigError('--admin-token (CENTRAL_ADMIN_TOKEN) must be 8-256 characters without spaces');
     const dev = !o.credentials;
-    const host = o.host ?? (dev ? '127.0.0.1' : '0.0.0.0');
+    // Dev mode stays on loopback unless the lab asked for the network (--dev-public): then every address, like credentials mode.
+    const host = o.host ?? (dev && !o.devPublic ? '127.0.0.1' : '0.0.0.0');
     if (!host.trim()) throw new ConfigError('--host (CENTRAL_BIND) must not be empty');
     if (dev && !isLoopbackHost(host) && !o.devPublic) {
       throw new ConfigError(`--host ${host}: dev mode (no --credentials) listens on loopback only; give --credentials <file> (CENTRAL_CREDENTIALS_FILE), or --dev-public true for a lab`);

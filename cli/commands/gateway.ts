@@ -59,6 +59,14 @@ export default function register(program: Command): void {
       try { credentials = loadCredentials(o.credentials); } catch (err) { throw new ConfigError(`--credentials: ${(err as Error).message}`); }
     }
     const bus = busConfigFrom(o, 'evcharging-gateway');
+    // The spool / sessions file lives here: an unwritable dir is a configuration error, said once, not a stack trace.
+    const fsm = await import('node:fs');
+    try {
+      fsm.mkdirSync(o.stateDir, { recursive: true });
+      fsm.accessSync(o.stateDir, fsm.constants.W_OK);
+    } catch (err) {
+      throw new ConfigError(`--state-dir ${o.stateDir} (GATEWAY_STATE_DIR) is not writable: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
     await serve('gateway', (log) => startGateway({
       host: o.host, mqttPort: o.mqttPort, httpPort: o.httpPort,
       tls: o.tlsPort !== undefined ? { port: o.tlsPort, cert: o.tlsCert!, key: o.tlsKey! } : undefined,

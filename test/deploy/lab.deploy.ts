@@ -140,7 +140,7 @@ describe('three lab machines', () => {
     const coreEnv = { KAFKA_BOOTSTRAP: `${CORE}:9092` };
     const gwEnv = { ...coreEnv, GATEWAY_DEV_MODE: 'true' };
     let gateway = start(NS.core, ['gateway'], gwEnv);
-    const central = start(NS.core, ['central'], { ...coreEnv, CENTRAL_ADMIN_TOKEN: TOKEN, CENTRAL_DATA_DIR: path.join(dir, 'central') });
+    const central = start(NS.core, ['central'], { ...coreEnv, CENTRAL_DEV_PUBLIC: 'true', CENTRAL_ADMIN_TOKEN: TOKEN, CENTRAL_DATA_DIR: path.join(dir, 'central') });
     // Bound to every address, central says where it is reachable: the core's address, not localhost.
     await central.waitForLine(new RegExp(`central ready at http://${CORE.replace(/\./g, '\\.')}:8000`), 30_000);
     await central.waitForLine(/"bus connected"/, 60_000);

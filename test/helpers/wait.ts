@@ -1,5 +1,5 @@
 /** Polls `probe` until it returns a truthy value or the deadline passes; never a fixed sleep. */
-export async function waitFor<T>(probe: () => T | Promise<T>, opts: { timeoutMs?: number; intervalMs?: number; what?: string } = {}): Promise<NonNullable<T>> {
+export async function waitFor<T>(probe: () => T | Promise<T>, opts: { timeoutMs?: number; intervalMs?: number; what?: string | (() => string) } = {}): Promise<NonNullable<T>> {
   const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
   let lastErr: unknown;
   for (;;) {
@@ -10,7 +10,8 @@ export async function waitFor<T>(probe: () => T | Promise<T>, opts: { timeoutMs?
       lastErr = err;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${opts.what ?? 'condition'}${lastErr ? ` (last error: ${(lastErr as Error).message})` : ''}`);
+      const what = typeof opts.what === 'function' ? opts.what() : opts.what;
+      throw new Error(`timed out waiting for ${what ?? 'condition'}${lastErr ? ` (last error: ${(lastErr as Error).message})` : ''}`);
     }
     await new Promise((r) => setTimeout(r, opts.intervalMs ?? 50));
   }

@@ -120,7 +120,7 @@ describe('firmware bundle', () => {
     for (const s of [fw.stdout!, fw.stderr!]) { s.setEncoding('utf8'); s.on('data', (d: string) => fwLines.push(...d.split('\n').filter(Boolean))); }
     const exited = new Promise<number | null>((r) => fw!.once('exit', (code) => r(code)));
 
-    const status = await waitFor(() => seen.find((s) => s.topic === mqttTopics.status(cpId) && s.msg.state === 'ACTIVATED'), { timeoutMs: 30_000, what: `ACTIVATED status; firmware output:\n${fwLines.slice(-10).join('\n')}` });
+    const status = await waitFor(() => seen.find((s) => s.topic === mqttTopics.status(cpId) && s.msg.state === 'ACTIVATED'), { timeoutMs: 30_000, what: () => `ACTIVATED status; firmware output:\n${fwLines.slice(-10).join('\n')}` });
     expect(CpStatusMsg.parse(status.msg)).toMatchObject({ cp_id: cpId, source: 'engine', faults: [] });
     const announce = CpAnnounceMsg.parse(await waitFor(() => seen.find((s) => s.topic === mqttTopics.announce(cpId))?.msg, { timeoutMs: 15_000, what: 'announce' }));
     expect(announce.profile).toMatchObject({ name: 'serial-lcus-sdm120', hal: 'serial' });

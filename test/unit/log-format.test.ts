@@ -52,7 +52,7 @@ describe('a restarted driver tells its last session once', () => {
     expect(stored.line).toContain('ticket S9');
     s = stored.state;
     const answer = onUpdate(s, upd({ request_id: 'Q1', session_id: 'S9', cp_id: 'CP-001', ticket }), 2);
-    expect(answer.line).toBe(`${D} last session: S9 (its ticket is above)`);
+    expect(answer.line).toBe(`${D} last session: S9 COMPLETED (its ticket is above)`);
   });
   it('the answer first, then the stored ticket: nothing more printed', () => {
     let s = queried(initialTracker(D), 'Q1', 0);
