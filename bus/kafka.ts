@@ -42,6 +42,15 @@ export class KafkaBus implements Bus {
   /** Settles once the probe of the advertised brokers has a verdict (or gave up waiting). */
   private readonly probed = new Promise<void>((r) => { this.firstVerdict = r; });
   private readonly probeOptions?: ProbeOptions;
+  /**
+   * kafkajs 2.2 leaves a broker it could not handshake with unusable: when ApiVersions times
+   * out (a broker that accepts the connection but answers late, e.g. resuming after a stall) the
+   * socket stays open and marked connected, so its own retry skips the handshake and every later
+   * request fails with "Broker not connected" after a long internal retry loop. Set when that
+   * timeout is seen; the producer is then torn down and connected afresh.
+   */
+  private handshakeLost = false;
+  private resetting?: Promise<void>;
   private readyResolve!: () => void;
   /** Resolves when the producer is connected (after `start`). */
   readonly ready = new Promise<void>((r) => { this.readyResolve = r; });
@@ -64,6 +73,27 @@ export class KafkaBus implements Bus {
     // SASL listeners refuse an unauthenticated Metadata request: no probe there.
     if (!k.sasl) this.probeOptions = { ssl: k.ssl ? (k.sslCaFile ? { ca: [fs.readFileSync(k.sslCaFile, 'utf8')] } : true) : false, timeoutMs: 3_000 };
     this.producer.on(this.producer.events.DISCONNECT, () => { this.producerState = 'disconnected'; });
+    this.producer.on(this.producer.events.REQUEST_TIMEOUT, (e) => { if (e.payload.apiName === 'ApiVersions') this.handshakeLost = true; });
+  }
+
+  /** connect(), then a fresh start if the handshake timed out on the way (see `handshakeLost`). */
+  private async connectProducer(): Promise<void> {
+    await this.producer.connect();
+    if (!this.handshakeLost) return;
+    this.handshakeLost = false;
+    await Promise.race([this.producer.disconnect().catch(() => undefined), new Promise((r) => setTimeout(r, 1_500).unref())]);
+    throw new Error('kafka accepted the connection but did not answer the handshake in time');
+  }
+
+  /** Replaces a producer whose handshake was lost after start (one reset at a time). */
+  private resetProducer(): Promise<void> {
+    this.resetting ??= (async () => {
+      this.log.info('kafka handshake lost: reconnecting the producer');
+      await Promise.race([this.producer.disconnect().catch(() => undefined), new Promise((r) => setTimeout(r, 1_500).unref())]);
+      this.handshakeLost = false;
+      await retryWithBackoff(() => this.connectProducer(), { signal: this.abort.signal });
+    })().finally(() => { this.resetting = undefined; });
+    return this.resetting;
   }
 
   subscribe<T extends BusTopic>(topic: T, handler: BusHandler<T>, opts: SubscribeOptions): void {
@@ -102,7 +132,7 @@ export class KafkaBus implements Bus {
     // kafkajs retries a connect internally for many seconds before it throws; say sooner that we wait.
     const slow = setTimeout(() => onWaiting(new Error(this.lastError ?? 'no answer yet')), 1_500);
     try {
-      await retryWithBackoff(() => this.producer.connect(), { signal: this.abort.signal, onWaiting });
+      await retryWithBackoff(() => this.connectProducer(), { signal: this.abort.signal, onWaiting });
     } finally { clearTimeout(slow); }
     this.producerState = 'connected';
     // "connected" only when it is true: the bootstrap answering is not enough if the brokers it
@@ -205,7 +235,14 @@ export class KafkaBus implements Bus {
       if (!list) byTopic.set(e.topic, list = []);
       list.push({ key: e.key, value: e.value });
     }
-    await this.producer.sendBatch({ topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
+    if (this.handshakeLost || this.resetting) await this.resetProducer();
+    try {
+      await this.producer.sendBatch({ topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
+    } catch (err) {
+      // The caller retries the batch: on a fresh producer if this one lost its handshake meanwhile.
+      if (this.handshakeLost) void this.resetProducer().catch(() => undefined);
+      throw err;
+    }
     this.counts.published += entries.length;
   }
 

@@ -26,7 +26,7 @@ afterAll(async () => {
   await kafka?.stop();
 }, 60_000);
 
-const health = async (n: TestNetwork) => (await (await fetch(`${n.gatewayHttpUrl}/health`)).json()) as { spooled?: number; buffered: number };
+const health = async (n: TestNetwork) => (await (await fetch(`${n.gatewayHttpUrl}/health`)).json()) as { spooled?: number; buffered: number; kafka_up?: boolean };
 
 describe('gateway SIGKILL while Kafka is stalled', () => {
   it('loses no session_end: the ticket bills what the CP metered', async () => {
@@ -48,7 +48,8 @@ describe('gateway SIGKILL while Kafka is stalled', () => {
     await waitFor(async () => ((await health(n)).spooled ?? 0) >= 1, { timeoutMs: 15_000, what: `session_end spooled\n${n.tail('gateway', 10)}` });
 
     await n.kill('gateway');
-    await n.restart('gateway');
+    // Not "serving" yet: its /health says 503 until Kafka answers (a producer that only looks connected would say 200).
+    await n.restart('gateway', { serving: false });
     await n.component('gateway').proc.waitForLine(/spool replayed/, 20_000);
     kafka!.resume();
 
@@ -71,7 +72,8 @@ describe('gateway SIGKILL while Kafka is stalled', () => {
     // Anything the driver got before it was central's interrupted estimate, never another metered figure.
     for (const t of tickets().slice(0, -1)) if (Math.abs(t.kwh - meteredKwh) > 0.001) expect(t).toMatchObject({ interrupted: true, reason: expect.stringMatching(/^(fault|unreachable|disconnected)$/) });
     // Replayed once delivered: the spool empties.
-    await waitFor(async () => (await health(n)).spooled === 0, { timeoutMs: 30_000, what: 'spool emptied' });
+    await waitFor(async () => (await health(n)).spooled === 0, { timeoutMs: 30_000, what: `spool emptied\n${n.tail('gateway', 10)}` });
+    await waitFor(async () => (await health(n)).kafka_up === true, { timeoutMs: 30_000, what: `gateway reports kafka_up\n${n.tail('gateway', 10)}` });
     console.log(`metered ${meteredKwh} kWh, billed ${ticket.kwh} kWh (${ticket.reason}) after gateway SIGKILL with Kafka stalled; driver tickets ${JSON.stringify(tickets().map((t) => [t.kwh, t.reason]))}`);
   }, 240_000);
 });
