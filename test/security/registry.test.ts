@@ -34,9 +34,17 @@ beforeAll(async () => {
   mqttPort = await freePort();
   gateway = spawnCli(['gateway', '--credentials', creds, '--host', '127.0.0.1', '--mqtt-port', String(mqttPort), '--http-port', String(await freePort())]);
   await gateway.waitForLine(/gateway listening/, 30_000);
-  const regPort = await freePort();
-  registryUrl = `https://127.0.0.1:${regPort}`;
-  central = await startCentralProc({ cps: ['CP-777'], args: ['--credentials', creds, '--registry-port', String(regPort), '--registry-tls-cert', path.join(dir, 'cert.pem'), '--registry-tls-key', path.join(dir, 'key.pem')] });
+  // A port free a moment ago can be taken by another test's process before central binds it: try again on new ports then.
+  for (let attempt = 1; ; attempt++) {
+    const regPort = await freePort();
+    registryUrl = `https://127.0.0.1:${regPort}`;
+    try {
+      central = await startCentralProc({ cps: ['CP-777'], args: ['--credentials', creds, '--registry-port', String(regPort), '--registry-tls-cert', path.join(dir, 'cert.pem'), '--registry-tls-key', path.join(dir, 'key.pem')] });
+      break;
+    } catch (err) {
+      if (attempt >= 3 || !/EADDRINUSE/.test(String(err))) throw err;
+    }
+  }
 }, 90_000);
 afterAll(async () => { await gateway?.kill('SIGKILL'); await central?.stop(); await fs.rm(dir, { recursive: true, force: true }); });
 
