@@ -12,7 +12,7 @@ export const COUNTER_NAMES = [
   'requests', 'accepted', 'rejected', 'duplicate_requests', 'stops', 'queries', 'cancels', 'expired_requests', 'rate_limited',
   'statuses', 'stale_statuses', 'announces', 'acks', 'failed_acks', 'session_ends', 'duplicate_session_ends', 'rebilled_sessions', 'unknown_session_ends',
   'telemetry', 'telemetry_ignored', 'monitor_reports', 'monitor_reports_refused', 'closed_by_central', 'publish_failures',
-  'unconfirmed_closed', 'late_start_stops', 'gateway_beats', 'unreachable_holds',
+  'unconfirmed_closed', 'late_start_stops', 'gateway_beats', 'unreachable_holds', 'self_pauses',
   'forged_statuses', 'forged_acks', 'forged_session_ends', 'forged_telemetry', 'forged_requests', 'forged_beats',
   'pruned_requests', 'pruned_sessions',
 ] as const;

@@ -55,12 +55,15 @@ export interface TrackerState {
   driverId: string;
   current?: CurrentRequest;
   query?: { requestId: string; sentAt: number };
-  /** Session ids whose end we already took (delivery is at-least-once). Bounded. */
-  ended: readonly string[];
+  /** Sessions whose end we already took (delivery is at-least-once), with the ticket we printed. Bounded. */
+  ended: readonly EndedSession[];
   /** Requests we cancelled and moved on from: a late ACCEPTED for one of them is stopped at once. Bounded. */
   abandoned: readonly string[];
   totals: Totals;
 }
+
+/** A session's end as we printed it: a later, different ticket from central supersedes it (rebilled from the CP's meter). */
+export interface EndedSession { id: string; status: 'COMPLETED' | 'INTERRUPTED'; kwh: number; eur: number; reason?: string; ts: number; /** In this run's totals (a past session's ticket is printed, not counted). */ counted: boolean }
 
 export interface Limits { requestTimeoutMs: number; maxChargeMs?: number }
 
@@ -107,6 +110,38 @@ export function describeUpdate(m: DriverUpdateMsg): string {
 }
 
 const isEnd = (m: DriverUpdateMsg) => m.status === 'COMPLETED' || m.status === 'INTERRUPTED';
+const endOf = (m: DriverUpdateMsg, counted = false): EndedSession => ({
+  id: m.session_id ?? '', counted, status: m.status === 'COMPLETED' ? 'COMPLETED' : 'INTERRUPTED',
+  kwh: m.ticket?.kwh ?? m.kwh ?? 0, eur: m.ticket?.eur ?? m.eur ?? 0, reason: m.ticket?.reason ?? m.reason, ts: m.ts,
+});
+const endedAs = (s: TrackerState, sid?: string) => (sid ? s.ended.find((e) => e.id === sid) : undefined);
+/**
+ * Central closes a session it could not reach on an estimate, then rebills it once from the
+ * CP's own record: a newer end with another ticket is the final word. An older or equal one is
+ * a redelivery.
+ */
+const supersedes = (prev: EndedSession, m: DriverUpdateMsg) => {
+  const e = endOf(m);
+  return e.ts > prev.ts && (e.kwh !== prev.kwh || e.eur !== prev.eur || e.reason !== prev.reason || e.status !== prev.status);
+};
+const withEnded = (s: TrackerState, m: DriverUpdateMsg, counted = false) =>
+  (m.session_id ? [...s.ended.filter((e) => e.id !== m.session_id), endOf(m, counted)].slice(-ENDED_MAX) : s.ended);
+
+/** The printed ticket replaced by a newer one: the line, the totals corrected by the difference. */
+function rebilled(s: TrackerState, prev: EndedSession, m: DriverUpdateMsg, text: string): Step {
+  const e = endOf(m);
+  const t = s.totals;
+  const moved = e.status !== prev.status;
+  const totals: Totals = !prev.counted ? t : {
+    ...t, kwh: t.kwh - prev.kwh + e.kwh, eur: t.eur - prev.eur + e.eur,
+    completed: t.completed + (moved ? (e.status === 'COMPLETED' ? 1 : -1) : 0),
+    interrupted: t.interrupted + (moved ? (e.status === 'INTERRUPTED' ? 1 : -1) : 0),
+  };
+  return {
+    state: { ...s, ended: withEnded(s, m, prev.counted), totals },
+    line: `${s.driverId} ${text} (rebilled from the CP's meter; replaces ${kwhStr(prev.kwh)} ${eurStr(prev.eur)}${prev.reason ? ` reason ${prev.reason}` : ''})`,
+  };
+}
 
 /** We sent a REQUEST for `cpId`; `expiresAt` is when we stop waiting for its answer. */
 export function requested(s: TrackerState, requestId: string, cpId: string, now: number, expiresAt = Number.MAX_SAFE_INTEGER): TrackerState {
@@ -165,14 +200,14 @@ export function invalidLines(s: TrackerState, n: number): TrackerState {
 export function onUpdate(s: TrackerState, m: DriverUpdateMsg, now: number): Step {
   const text = describeUpdate(m);
   const id = s.driverId;
-  const endedWith = (sid?: string) => (sid && !s.ended.includes(sid) ? [...s.ended, sid].slice(-ENDED_MAX) : s.ended);
   // Only the answer carrying the QUERY's request id: updates stored while this driver was away
   // (e.g. a stale IN_PROGRESS backlog) arrive first and are printed as they are.
   if (s.query && m.request_id === s.query.requestId) {
     // Told once: a ticket already printed (a stored update that came first) is not printed again,
     // and one printed here is not printed again when its stored update follows. Either way the
     // line names the session and how it ended.
-    const seen = isEnd(m) && !!m.session_id && s.ended.includes(m.session_id);
+    const prev = isEnd(m) ? endedAs(s, m.session_id) : undefined;
+    const seen = !!prev && !supersedes(prev, m);
     const said = m.status === 'REJECTED' && m.reason === 'no session' ? 'no earlier session'
       : seen ? `${m.session_id} ${m.status} (its ticket is above)` : text;
     const line = `${id} last session: ${said}`;
@@ -181,16 +216,18 @@ export function onUpdate(s: TrackerState, m: DriverUpdateMsg, now: number): Step
       const cur = adopt({ requestId: s.query.requestId, cpId: m.cp_id ?? '-', phase: 'charging', sentAt: now, expiresAt: now, lastHeardAt: now }, m, now);
       return { state: { ...s, query: undefined, current: cur }, line: `${line}, following it`, queryAnswer: true, adopted: true };
     }
-    return { state: { ...s, query: undefined, ended: isEnd(m) ? endedWith(m.session_id) : s.ended }, line, queryAnswer: true };
+    if (prev && !seen) return { ...rebilled({ ...s, query: undefined }, prev, m, `last session: ${text}`), queryAnswer: true };
+    return { state: { ...s, query: undefined, ended: isEnd(m) && !prev ? withEnded(s, m) : s.ended }, line, queryAnswer: true };
   }
   const c = s.current;
   if (c?.check && m.request_id === c.check.queryId) return onCheckAnswer(s, c, m, now, text);
-  if (isEnd(m) && m.session_id && s.ended.includes(m.session_id)) return { state: s }; // a redelivery
+  const prev = isEnd(m) ? endedAs(s, m.session_id) : undefined;
+  if (prev) return supersedes(prev, m) ? rebilled(s, prev, m, text) : { state: s }; // a rebill, or a redelivery
   // A late answer to a check that is closed already (the request finished meanwhile): nothing new in it.
   if (!isRunning(m) && m.request_id && CHECK_ID.test(m.request_id) && m.request_id !== c?.check?.queryId) return { state: s };
   const mine = !!c && (m.request_id === c.requestId || m.request_id === c.stopRequestId || (!!m.session_id && m.session_id === c.sessionId));
   const line = `${id} ${text}`;
-  const ended = isEnd(m) ? endedWith(m.session_id) : s.ended;
+  const ended = isEnd(m) ? withEnded(s, m) : s.ended;
   if (!mine || !c) {
     // A request we gave up on was accepted after all: nobody would follow that supply, so stop it.
     if (isRunning(m) && m.request_id && s.abandoned.includes(m.request_id)) {
@@ -221,7 +258,7 @@ export function onUpdate(s: TrackerState, m: DriverUpdateMsg, now: number): Step
     case 'COMPLETED':
     case 'INTERRUPTED': {
       const { totals, done } = endTotals(s.totals, m);
-      return { state: { ...s, current: undefined, ended, totals }, line, finished: done };
+      return { state: { ...s, current: undefined, ended: withEnded(s, m, true), totals }, line, finished: done };
     }
   }
 }
@@ -233,10 +270,10 @@ function onCheckAnswer(s: TrackerState, c: CurrentRequest, m: DriverUpdateMsg, n
     const same = m.session_id === c.sessionId;
     return { state: { ...s, current: adopt(c, m, now) }, line: `${id} ${text}${same ? '' : ` (session ${m.session_id} is ours: following it)`}` };
   }
-  if (isEnd(m) && m.session_id && !s.ended.includes(m.session_id)) {
+  if (isEnd(m) && m.session_id && !endedAs(s, m.session_id)) {
     // A session of ours ended while we did not hear: its ticket, once.
     const { totals, done } = endTotals(s.totals, m);
-    return { state: { ...s, current: undefined, ended: [...s.ended, m.session_id].slice(-ENDED_MAX), totals }, line: `${id} ${text}`, finished: done };
+    return { state: { ...s, current: undefined, ended: withEnded(s, m, true), totals }, line: `${id} ${text}`, finished: done };
   }
   // Nothing of ours runs: the request never became a session (or the session is gone). Move on.
   const what = c.sessionId ? `session ${c.sessionId} is not running` : 'no session started';

@@ -69,9 +69,17 @@ export function onTick(a: Acc, busUp: boolean): void {
     if (busUp && mem.busBackAt !== mem.bootAt) onBusUp(a);
     changed = true;
   }
+  a.remember({ m: 'tick', at: a.now });
   // Cut off itself, central judges nothing: what the CPs said meanwhile is on its way.
   if (!busUp) { a.reply = changed; return; }
-  const st = mem.busUp ? a.st : { durable: a.state, mem: { ...mem, busUp, busBackAt: a.now } };
+  // Paused itself, likewise: the gateways' beats of the pause are queued behind this tick.
+  const paused = mem.busUp && a.now - mem.lastTickAt > a.o.pauseMs;
+  if (paused) {
+    a.remember({ m: 'resumed', at: a.now });
+    a.count('self_pauses');
+    a.log('warn', `central was paused for ${a.now - mem.lastTickAt} ms (stopped or stalled): silences and deadlines count from now`);
+  }
+  const st = mem.busUp && !paused ? a.st : { durable: a.state, mem: { ...mem, busUp, busBackAt: a.now } };
   const since = st.mem.busBackAt;
 
   const activeByCp = new Map<string, SessionRecord>();

@@ -62,6 +62,8 @@ export interface Mem {
   /** Central's own bus: false while it is down; `busBackAt` when it came back (silences count from then). */
   busUp: boolean;
   busBackAt: number;
+  /** When the last tick ran: a much longer gap means central itself was stopped or stalled. */
+  lastTickAt: number;
 }
 
 export type MemEvent =
@@ -75,6 +77,9 @@ export type MemEvent =
   | { m: 'late_stop'; session_id: string; at: number }
   | { m: 'warned'; key: string }
   | { m: 'bus'; up: boolean; at: number }
+  | { m: 'tick'; at: number }
+  /** Central itself was stopped (SIGSTOP, a suspended host, a stalled loop): silences count from `at`, as after a bus return. */
+  | { m: 'resumed'; at: number }
   /** Drops per-session and per-driver memory that no longer matters (bounded growth). */
   | { m: 'forget'; sessions: string[]; drivers: string[]; lateStops: string[] };
 
@@ -122,13 +127,18 @@ export interface RulesOptions {
   requestTtlMs: number;
   maxRequests: number;
   maxSessions: number;
+  /**
+   * Ticks further apart than this mean central itself was paused: what the gateways and CPs
+   * said meanwhile is still queued for it, so silences and deadlines count from the resume.
+   */
+  pauseMs: number;
   /** New session and command ids (injected so the rules stay deterministic under test). */
   newId: () => string;
 }
 
 export const DEFAULT_RULES: Omit<RulesOptions, 'newId'> = {
   monitorTimeoutMs: 3000, endGraceMs: 5000, startConfirmMs: 30_000, maxCps: 10_000,
-  unreachableGraceMs: 30_000, engineSilenceMs: 10_000, gatewayMissedBeats: 3,
+  unreachableGraceMs: 30_000, engineSilenceMs: 10_000, gatewayMissedBeats: 3, pauseMs: 2_000,
   driverRate: { burst: 30, perSecond: 10 }, commandTtlMs: 60_000,
   requestTtlMs: 24 * 3600_000, maxRequests: 100_000, maxSessions: 20_000,
 };
@@ -137,7 +147,7 @@ export const DEFAULT_RULES: Omit<RulesOptions, 'newId'> = {
 export function emptyMem(bootAt: number, busUp = false): Mem {
   return {
     bootAt, monitors: new Map(), shownMonitor: new Map(), lastProgress: new Map(), gateways: new Map(), heard: new Map(),
-    shownReach: new Map(), buckets: new Map(), lateStops: new Map(), warned: new Set(), busUp, busBackAt: bootAt,
+    shownReach: new Map(), buckets: new Map(), lateStops: new Map(), warned: new Set(), busUp, busBackAt: bootAt, lastTickAt: bootAt,
   };
 }
 
@@ -161,6 +171,8 @@ export function applyMem(mem: Mem, e: MemEvent): void {
       if (e.up && !mem.busUp) mem.busBackAt = e.at;
       mem.busUp = e.up;
       return;
+    case 'tick': mem.lastTickAt = e.at; return;
+    case 'resumed': mem.busBackAt = e.at; return;
     case 'forget':
       for (const s of e.sessions) mem.lastProgress.delete(s);
       for (const d of e.drivers) mem.buckets.delete(d);

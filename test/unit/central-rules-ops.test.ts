@@ -80,6 +80,26 @@ describe('central rules: tick', () => {
     expect(w.st.durable.sessions.get('S-1')!.pending_end).toBeNull();
     expect(logs(w.step(tick)).filter((l) => /reachable again/.test(l))).toHaveLength(2);
   });
+  it("central's own pause (SIGSTOP, a stalled loop) is not the gateways' silence: said once, silences and deadlines count from the resume; a gateway silent after it is judged as ever", () => {
+    const w = new World({ pauseMs: 2000 }).cp('CP-1', { gw: 'GW-A' });
+    w.session('S-1', 'CP-1', 'd1', { kwh: 2 });
+    w.journal({ t: 'session_pending_end', session_id: 'S-1', reason: 'disconnected', deadline: w.now + 1000 });
+    w.step(beat('GW-A', 1));
+    w.step(tick, 250);
+    // Stopped for 40 s: longer than the gateway's silence limit, the hold's deadline and the unreachable grace.
+    const r = w.step(tick, 40_000);
+    expect(r.events).toEqual([]);
+    expect(logs(r)).toEqual(['central was paused for 40000 ms (stopped or stalled): silences and deadlines count from now']);
+    expect(counts(r)).toContain('self_pauses');
+    expect(reachOf(w.st, 'CP-1', w.now, w.o)).toEqual({ ok: true });
+    // The gateway's queued beats and the CP's record arrive after the resume: nothing was closed on a guess.
+    w.step(beat('GW-A', 2), 50);
+    expect(w.st.durable.sessions.get('S-1')!.status).toBe('ACTIVE');
+    // The gateway really silent after the resume: unreachable after its missed beats, as without a pause.
+    let held = false;
+    for (let t = 0; t < 3500 && !held; t += 250) held = w.step(tick, 250).events.length > 0 || held;
+    expect(reachOf(w.st, 'CP-1', w.now, w.o)).toMatchObject({ ok: false, detail: 'gateway GW-A silent' });
+  });
   it('a CP behind a gateway that stays silent: the held session is closed "unreachable" after the grace', () => {
     const w = new World().cp('CP-1', { gw: 'GW-A' });
     w.session('S-1', 'CP-1', 'd1', { kwh: 2 });

@@ -196,6 +196,35 @@ describe('driver session tracker (pure)', () => {
     expect(t.state.query).toBeUndefined();
   });
 
+  it("central's estimate, then its rebill from the CP's meter: the newer ticket is printed as the final word and the totals take it; an older or equal one is a redelivery", () => {
+    let s = onUpdate(start(), upd({ status: 'ACCEPTED', request_id: 'R1', cp_id: 'CP-001', session_id: 'S1' }), 100).state;
+    const estimate = ticket({ kwh: 2.1, eur: 0.74, reason: 'unreachable', interrupted: true });
+    let st = onUpdate(s, upd({ status: 'INTERRUPTED', session_id: 'S1', cp_id: 'CP-001', ts: 5000, ticket: estimate }), 5000);
+    expect(st.finished).toBe('interrupted');
+    expect(st.state.totals).toMatchObject({ sessions: 1, interrupted: 1, completed: 0, kwh: 2.1, eur: 0.74 });
+    s = st.state;
+    st = onUpdate(s, upd({ status: 'COMPLETED', session_id: 'S1', cp_id: 'CP-001', ts: 9000, ticket: ticket() }), 9000);
+    expect(st.line).toBe(`${D} CP-001 COMPLETED 3.20 kWh 1.12 € ticket S1: 0.35 €/kWh, 120 s, reason full (rebilled from the CP's meter; replaces 2.10 kWh 0.74 € reason unreachable)`);
+    expect(st.finished).toBeUndefined();
+    expect(st.state.totals).toMatchObject({ sessions: 1, interrupted: 0, completed: 1 });
+    expect(st.state.totals.kwh).toBeCloseTo(3.2, 9);
+    expect(st.state.totals.eur).toBeCloseTo(1.12, 9);
+    s = st.state;
+    // The estimate redelivered late, or the rebill again: nothing printed, nothing counted.
+    for (const [ts, t] of [[5000, estimate], [9000, ticket()], [12000, ticket()]] as const) {
+      const r = onUpdate(s, upd({ status: t.interrupted ? 'INTERRUPTED' : 'COMPLETED', session_id: 'S1', cp_id: 'CP-001', ts, ticket: t }), 12_000);
+      expect(r.line).toBeUndefined();
+      expect(r.state.totals).toEqual(s.totals);
+    }
+    // A past session's rebill (printed at start-up, not this run's) is printed but not counted.
+    let q = queried(initialTracker(D), 'Q1', 0);
+    q = onUpdate(q, upd({ status: 'INTERRUPTED', request_id: 'Q1', session_id: 'S9', cp_id: 'CP-001', ts: 1, ticket: { ...estimate, session_id: 'S9' } }), 1).state;
+    const later = onUpdate(q, upd({ status: 'COMPLETED', session_id: 'S9', cp_id: 'CP-001', ts: 2, ticket: ticket({ session_id: 'S9' }) }), 2);
+    expect(later.line).toContain('rebilled from the CP\'s meter');
+    expect(later.state.totals.sessions).toBe(0);
+    expect(later.state.totals.kwh).toBe(0);
+  });
+
   it('summary line', () => {
     let s = invalidLines(initialTracker(D), 1);
     s = { ...s, totals: { ...s.totals, sessions: 2, completed: 1, interrupted: 1, kwh: 4.5, eur: 1.58, rejected: 1, timedOut: 0 } };
