@@ -13,9 +13,9 @@ const run = promisify(execFile);
 interface Seen { topic: string; msg: Record<string, unknown>; retain: boolean }
 
 /** A plain MQTT client that records everything under cp/<id>/. */
-async function watch(url: string, cpId: string) {
+async function watch(url: string, cpId: string, name = 'watch') {
   const seen: Seen[] = [];
-  const client: MqttClient = await mqtt.connectAsync(url, { clientId: `watch-${cpId}`, reconnectPeriod: 500 });
+  const client: MqttClient = await mqtt.connectAsync(url, { clientId: `${name}-${cpId}`, reconnectPeriod: 500 });
   client.on('message', (topic, payload, packet) => {
     try { seen.push({ topic, msg: JSON.parse(payload.toString()), retain: packet.retain }); } catch { /* not JSON: ignore */ }
   });
@@ -51,10 +51,14 @@ describe.each(brokers)('engine process against a real broker (%s)', (kind, start
     const id = cpId();
     const { p } = await engine(id);
     await p.waitForLine((l) => l.includes(`${id}: DISCONNECTED + CONNECT -> ACTIVATED`), 30_000);
-    // A client that arrives later reads the retained status.
+    // The log line can come before the broker has the status: a first client sees it (live or
+    // retained), then one that arrives after that must read it retained.
     const w = await watch(broker.url, id);
     clients.push(w.client);
-    const retained = await waitFor(() => w.on('status').find((s) => s.retain), { timeoutMs: 15_000, what: 'retained status' });
+    await waitFor(() => w.on('status').find((s) => s.msg.state === 'ACTIVATED'), { timeoutMs: 15_000, what: 'ACTIVATED status' });
+    const late = await watch(broker.url, id, 'late');
+    clients.push(late.client);
+    const retained = await waitFor(() => late.on('status').find((s) => s.retain), { timeoutMs: 15_000, what: 'retained status' });
     expect(CpStatusMsg.parse(retained.msg)).toMatchObject({ cp_id: id, state: 'ACTIVATED', source: 'engine' });
 
     const cmd = { v: 1, command_id: `cmd-${id}`, cp_id: id, command: 'START_SUPPLY', session_id: `S-${id}`, driver_id: 'D-1', ts: Date.now() };
