@@ -1,4 +1,4 @@
-import { PROTOCOL_VERSION, type CentralCommandMsg, type Command, type CpState, type DriverUpdateMsg, type SessionEndReason } from '../../protocol/index.js';
+import { INTERRUPTING_END_REASONS, PROTOCOL_VERSION, type CentralCommandMsg, type Command, type CpState, type DriverUpdateMsg, type SessionEndReason } from '../../protocol/index.js';
 import { makeTicket } from '../billing.js';
 import type { CounterName } from '../metrics.js';
 import { monitorStatus, type MonitorStatus } from '../monitors.js';
@@ -86,6 +86,14 @@ export function endReasonOf(state: CpState | undefined): SessionEndReason {
 
 /** Holds that a CP showing its session again lifts (a stop or a fault does not go away by itself). */
 export const LIFTABLE_HOLDS: ReadonlySet<SessionEndReason> = new Set(['disconnected', 'unreachable']);
+
+/**
+ * An interrupting end central demanded (fault, admin stop, cancel), as opposed to one it
+ * guessed because it could not hear the CP (a lost link, an engine restart): a demanded reason
+ * outranks the CP's own normal end, a guess gives way to it.
+ */
+export const demandedEnd = (reason: SessionEndReason | undefined): boolean =>
+  reason !== undefined && INTERRUPTING_END_REASONS.has(reason) && !LIFTABLE_HOLDS.has(reason) && reason !== 'engine_restart';
 
 export function monitorOf(st: RulesState, cpId: string, now: number, o: Pick<RulesOptions, 'monitorTimeoutMs'>): MonitorStatus {
   return monitorStatus(st.mem.monitors.get(cpId), now, o.monitorTimeoutMs);

@@ -2,7 +2,7 @@ import { INTERRUPTING_END_REASONS, type CommandAckMsg, type CpAnnounceMsg, type 
 import { makeTicket } from '../billing.js';
 import type { CounterName } from '../metrics.js';
 import { activeSessionAt, type SessionRecord } from '../state.js';
-import { Acc, endReasonOf, LIFTABLE_HOLDS } from './common.js';
+import { Acc, demandedEnd, endReasonOf, LIFTABLE_HOLDS } from './common.js';
 import type { Key } from './types.js';
 
 /**
@@ -133,7 +133,8 @@ export function onSessionEnd(a: Acc, m: SessionEndMsg, key: Key): void {
     return;
   }
   // Central asked for an interrupting end (fault, admin stop): the CP's word for a normal end does not undo that.
-  const reason = s.pending_end && INTERRUPTING_END_REASONS.has(s.pending_end.reason) && !INTERRUPTING_END_REASONS.has(m.reason) ? s.pending_end.reason : m.reason;
+  // A hold central only guessed (unreachable, disconnected) gives way to the CP's record.
+  const reason = demandedEnd(s.pending_end?.reason) && !INTERRUPTING_END_REASONS.has(m.reason) ? s.pending_end!.reason : m.reason;
   a.bill(s, meteredTicket(s, m, reason));
 }
 
@@ -152,8 +153,7 @@ function meteredTicket(s: SessionRecord, m: SessionEndMsg, reason: SessionEndMsg
  * (unreachable, disconnected, engine restart) give way to the CP's reason.
  */
 function rebill(a: Acc, s: SessionRecord, prev: Ticket, m: SessionEndMsg): void {
-  const guessed = LIFTABLE_HOLDS.has(prev.reason) || prev.reason === 'engine_restart';
-  const reason = !guessed && INTERRUPTING_END_REASONS.has(prev.reason) && !INTERRUPTING_END_REASONS.has(m.reason) ? prev.reason : m.reason;
+  const reason = demandedEnd(prev.reason) && !INTERRUPTING_END_REASONS.has(m.reason) ? prev.reason : m.reason;
   const ticket = meteredTicket(s, m, reason);
   if (ticket.kwh === prev.kwh && ticket.eur === prev.eur && ticket.reason === prev.reason) {
     a.count('duplicate_session_ends');

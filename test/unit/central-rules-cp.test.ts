@@ -141,6 +141,14 @@ describe('central rules: session_end', () => {
     w.journal({ t: 'session_pending_end', session_id: 'S-1', reason: 'fault', deadline: w.now + 5000 });
     expect(w.step(end('CP-1', 'S-1', { reason: 'driver_stop' })).events[0]).toMatchObject({ ticket: { reason: 'fault', interrupted: true } });
   });
+  it("a hold central only guessed (unreachable, disconnected) gives way to the CP's own reason: a driver's STOP during the hold bills as driver_stop", () => {
+    for (const guess of ['unreachable', 'disconnected'] as const) {
+      const w = new World().cp('CP-1');
+      w.session('S-1', 'CP-1', 'd1');
+      w.journal({ t: 'session_pending_end', session_id: 'S-1', reason: guess, deadline: w.now + 30_000 });
+      expect(w.step(end('CP-1', 'S-1', { reason: 'driver_stop', kwh: 1.6 })).events[0]).toMatchObject({ ticket: { reason: 'driver_stop', kwh: 1.6, interrupted: false } });
+    }
+  });
   it('a session_end for another CP\'s session is refused, logged once per source, counted; the session runs on', () => {
     const w = new World().cp('CP-1').cp('CP-2');
     w.session('S-2', 'CP-2', 'd2');
