@@ -37,6 +37,8 @@ describe('driver STOPs sent while the embedded-bus gateway restarts', () => {
     for (const [i, cp] of CPS.entries()) await n.addDriver({ id: `driver-${i}`, requests: [cp], maxChargeS: 600, waitS: 1 });
     const sessions = new Map<string, string>();
     for (const cp of CPS) sessions.set(cp, String((await n.waitCp(cp, ['SUPPLYING'], { timeoutMs: 60_000 })).session_id));
+    // Metered something before the faults (a START seen a moment before the kill may have supplied nothing yet).
+    for (const cp of CPS) await waitFor(() => n.recorder.of('cp.telemetry', cp).some((t) => t.value.session_id === sessions.get(cp) && Number(t.value.kwh) > 0), { timeoutMs: 30_000, what: `${cp} metering` });
     const stopper = new EmbeddedBus({ mqttUrl: n.mqttUrl, clientId: 'stopper' }, silentLogger);
     await stopper.start();
 
