@@ -95,7 +95,7 @@ async function network(n: number, kafka?: KafkaMock): Promise<Row> {
   const t0 = Date.now();
   const fleet = run(['fleet', '--count', String(n), '--mqtt', mqttUrl, '--id-prefix', 'S-', '--http-port', String(fleetHttp), '--speed', '1', '--ramp-per-s', '1000', '--stats-s', '3600']);
   const cpsAt = async (state: string) => {
-    const list = (await (await fetch(`${centralUrl}/cp`)).json()) as Array<{ cp_id: string; state?: string; engine_state?: string }>;
+    const list = ((await (await fetch(`${centralUrl}/cp`)).json()) as { charging_points: Array<{ cp_id: string; state?: string; engine_state?: string }> }).charging_points;
     return list.filter((c) => c.cp_id.startsWith('S-') && (c.state ?? c.engine_state) === state).length;
   };
   await until(`${n} CPs ACTIVATED at central`, async () => (await cpsAt('ACTIVATED')) >= n, 60_000 + n * 30);
