@@ -186,7 +186,11 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   for (const n of counts) {
     console.error(`-- ${n} CPs (${useKafka ? 'Kafka' : 'embedded bus'}), sampling ${seconds} s`);
-    try { rows.push(await network(n, kafka)); } catch (err) { console.error(`!! ${n} CPs: ${(err as Error).message}`); }
+    try { rows.push(await network(n, kafka)); } catch (err) {
+      console.error(`!! ${n} CPs: ${(err as Error).message}`);
+      // A size that failed must not leave its network running into the next one.
+      await Promise.all([...children].map((c) => stop(c)));
+    }
   }
   console.log(`\nscale (${useKafka ? 'Kafka bus, librdkafka mock cluster' : 'embedded bus'}; ${os.availableParallelism()} cores; telemetry 1 Hz per CP; ${seconds} s samples)`);
   console.log('| CPs | all ACTIVATED s | all SUPPLYING s | msgs/s offered | msgs/s held | p50 ms | p99 ms | process | CPU (cores) | RSS MB | CPU ms/s per 1k CPs | RSS KB per CP |');
