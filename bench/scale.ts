@@ -95,7 +95,7 @@ async function network(n: number, kafka?: KafkaMock): Promise<Row> {
   const t0 = Date.now();
   const fleet = run(['fleet', '--count', String(n), '--mqtt', mqttUrl, '--id-prefix', 'S-', '--http-port', String(fleetHttp), '--speed', '1', '--ramp-per-s', '1000', '--stats-s', '3600']);
   const cpsAt = async (state: string) => {
-    const list = (await (await fetch(`${centralUrl}/cp`)).json()) as Array<{ cp_id: string; state?: string; engine_state?: string }>;
+    const list = ((await (await fetch(`${centralUrl}/cp`)).json()) as { charging_points: Array<{ cp_id: string; state?: string; engine_state?: string }> }).charging_points;
     return list.filter((c) => c.cp_id.startsWith('S-') && (c.state ?? c.engine_state) === state).length;
   };
   await until(`${n} CPs ACTIVATED at central`, async () => (await cpsAt('ACTIVATED')) >= n, 60_000 + n * 30);
@@ -186,7 +186,11 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   for (const n of counts) {
     console.error(`-- ${n} CPs (${useKafka ? 'Kafka' : 'embedded bus'}), sampling ${seconds} s`);
-    try { rows.push(await network(n, kafka)); } catch (err) { console.error(`!! ${n} CPs: ${(err as Error).message}`); }
+    try { rows.push(await network(n, kafka)); } catch (err) {
+      console.error(`!! ${n} CPs: ${(err as Error).message}`);
+      // A size that failed must not leave its network running into the next one.
+      await Promise.all([...children].map((c) => stop(c)));
+    }
   }
   console.log(`\nscale (${useKafka ? 'Kafka bus, librdkafka mock cluster' : 'embedded bus'}; ${os.availableParallelism()} cores; telemetry 1 Hz per CP; ${seconds} s samples)`);
   console.log('| CPs | all ACTIVATED s | all SUPPLYING s | msgs/s offered | msgs/s held | p50 ms | p99 ms | process | CPU (cores) | RSS MB | CPU ms/s per 1k CPs | RSS KB per CP |');

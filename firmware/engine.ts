@@ -195,7 +195,9 @@ export function createEngine(o: EngineOptions): Engine {
       link.send(statusMsg());
     }
     if (ctx.state === 'SUPPLYING' && ctx.linkUp && ctx.session && now - lastTelemetryAt >= telemetryMs) {
-      lastTelemetryAt = now;
+      // From the ideal time, not from `now`: a late tick must not stretch the period (true 1 Hz);
+      // after a stall longer than a period it starts afresh instead of sending a burst.
+      lastTelemetryAt = now - lastTelemetryAt >= 2 * telemetryMs ? now : lastTelemetryAt + telemetryMs;
       link.send(telemetryMsg({ cpId, sessionId: ctx.session.session_id, kw: inputs.powerKw, kwh: sessionKwh(), price, soc: inputs.soc, seq: ++seq, now: clock.now() }));
     }
     lastTickAt = now; // only a pass that completed counts as alive

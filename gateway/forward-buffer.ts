@@ -3,11 +3,15 @@
  * droppable (telemetry) entry is shed first; critical entries (status, acks, session_end) are
  * kept, so the queue may exceed the bound only with critical data. Pure: no I/O, no timers.
  *
- * A batch handed to the sender with `take()` is in flight: it is never shed (it may already be
- * on Kafka) and stays at the head until `ack()` (delivered) or `release()` (failed, retry it).
+ * Split into lanes by a hash of the key, so several batches can be in flight while per-key
+ * order holds: a key always lands in the same lane, and each lane has at most one batch in
+ * flight. A batch handed to the sender with `take(n, lane)` is in flight: it is never shed (it
+ * may already be on Kafka) and stays at the head of its lane until `ack(lane)` (delivered) or
+ * `release(lane)` (failed, retry it before anything newer of that lane). The bound and the
+ * shedding order are global: the oldest droppable entry of any lane goes first.
  *
- * Critical and droppable entries wait in two FIFOs (so shedding is O(1) even with 100,000
- * waiting); `take()` merges them back in arrival order.
+ * Critical and droppable entries wait in two FIFOs per lane (so shedding is O(lanes) even with
+ * 100,000 waiting); `take()` merges them back in arrival order.
  */
 export interface Pending {
   topic: string; key: string; value: Buffer; droppable: boolean;
@@ -37,45 +41,78 @@ class Fifo {
   unshift(es: Entry[]): void { this.items = es.concat(this.items.slice(this.head)); this.head = 0; }
 }
 
+interface Lane { critical: Fifo; droppable: Fifo; inflight: Entry[] }
+
+/** FNV-1a: cheap, stable, spreads CP ids evenly. */
+export function laneOf(key: string, lanes: number): number {
+  if (lanes === 1) return 0;
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % lanes;
+}
+
 export class ForwardBuffer {
-  private critical = new Fifo();
-  private droppable = new Fifo();
-  private inflight: Entry[] = [];
+  private readonly lane: Lane[];
   private arrivals = 0;
+  private total = 0;
+  private flying = 0;
   shed = 0;
-  constructor(private readonly max: number) {}
+  constructor(private readonly max: number, lanes = 1) {
+    this.lane = Array.from({ length: Math.max(1, lanes) }, () => ({ critical: new Fifo(), droppable: new Fifo(), inflight: [] }));
+  }
+
+  get lanes(): number { return this.lane.length; }
 
   push(p: Pending): void {
     const e: Entry = { ...p, n: this.arrivals++ };
-    (p.droppable ? this.droppable : this.critical).push(e);
-    while (this.size > this.max && this.droppable.length) {
-      this.droppable.shift();
-      this.shed++;
-    }
+    const l = this.lane[laneOf(p.key, this.lane.length)]!;
+    (p.droppable ? l.droppable : l.critical).push(e);
+    this.total++;
+    while (this.total > this.max && this.shedOldest()) { this.shed++; this.total--; }
   }
 
-  /** Up to `n` entries, oldest first, now in flight. The same batch again while one is unacknowledged. */
-  take(n: number): Pending[] {
-    if (!this.inflight.length) {
-      while (this.inflight.length < n) {
-        const c = this.critical.peek(); const d = this.droppable.peek();
+  /** Drops the oldest queued droppable entry of any lane; false when there is none. */
+  private shedOldest(): boolean {
+    let oldest: Lane | undefined;
+    for (const l of this.lane) {
+      const d = l.droppable.peek();
+      if (d && (!oldest || d.n < oldest.droppable.peek()!.n)) oldest = l;
+    }
+    return oldest?.droppable.shift() !== undefined;
+  }
+
+  /** Up to `n` entries of `lane`, oldest first, now in flight. The same batch again while it is unacknowledged. */
+  take(n: number, lane = 0): Pending[] {
+    const l = this.lane[lane]!;
+    if (!l.inflight.length) {
+      while (l.inflight.length < n) {
+        const c = l.critical.peek(); const d = l.droppable.peek();
         if (!c && !d) break;
-        this.inflight.push((!d || (c && c.n < d.n) ? this.critical : this.droppable).shift()!);
+        l.inflight.push((!d || (c && c.n < d.n) ? l.critical : l.droppable).shift()!);
       }
+      this.flying += l.inflight.length;
     }
-    return this.inflight;
+    return l.inflight;
   }
 
-  /** The batch in flight was delivered. */
-  ack(): void { this.inflight = []; }
-
-  /** The batch in flight failed: back to the head of the queue, in order. */
-  release(): void {
-    this.critical.unshift(this.inflight.filter((e) => !e.droppable));
-    this.droppable.unshift(this.inflight.filter((e) => e.droppable));
-    this.inflight = [];
+  /** The batch in flight on `lane` was delivered. */
+  ack(lane = 0): void {
+    const l = this.lane[lane]!;
+    this.total -= l.inflight.length;
+    this.flying -= l.inflight.length;
+    l.inflight = [];
   }
 
-  get size(): number { return this.critical.length + this.droppable.length + this.inflight.length; }
-  get inFlight(): number { return this.inflight.length; }
+  /** The batch in flight on `lane` failed: back to the head of its lane, in order. */
+  release(lane = 0): void {
+    const l = this.lane[lane]!;
+    if (!l.inflight.length) return;
+    l.critical.unshift(l.inflight.filter((e) => !e.droppable));
+    l.droppable.unshift(l.inflight.filter((e) => e.droppable));
+    this.flying -= l.inflight.length;
+    l.inflight = [];
+  }
+
+  get size(): number { return this.total; }
+  get inFlight(): number { return this.flying; }
 }

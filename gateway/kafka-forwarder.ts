@@ -30,69 +30,78 @@ export interface Forwarder {
 }
 
 /**
- * Drains the forward buffer into Kafka, one batch at a time (so per-key order holds and a
- * failed batch is retried before anything newer). An outage — a send that fails, or one left
- * unanswered for `stallMs` — is logged once, with the reason and no stack; its end once more.
+ * Drains the forward buffer into Kafka: one loop per lane of the buffer, each with one batch in
+ * flight (so per-key order holds and a failed batch is retried before anything newer of its
+ * lane), the lanes concurrently. An outage — a send that fails, or one left unanswered for
+ * `stallMs` — is logged once, with the reason and no stack; its end once more, when no lane is
+ * failing any longer.
  */
 export function startForwarder(o: ForwarderOptions): Forwarder {
   const batchMax = o.batchMax ?? 500;
   const stallMs = o.stallMs ?? 3_000;
-  let wake: (() => void) | undefined;
+  const wakes: Array<(() => void) | undefined> = [];
   let closing = false;
   let down = false;
   let outageStart = 0;
+  /** Lanes whose last send failed or hung. */
+  const troubled = new Set<number>();
 
-  const outage = (reason: string) => {
+  const outage = (lane: number, reason: string) => {
+    troubled.add(lane);
     if (down || closing) return;
     down = true;
     outageStart = Date.now();
     o.onOutage?.(true);
     o.log.warn({ reason, buffered: o.buffer.size, ...o.where?.() }, 'kafka unavailable, buffering');
   };
-  const recovered = () => {
-    if (!down) return;
+  const recovered = (lane: number) => {
+    troubled.delete(lane);
+    if (!down || troubled.size) return;
     down = false;
     o.onOutage?.(false);
     o.log.info({ buffered: o.buffer.size, outage_ms: Date.now() - outageStart }, 'kafka reachable again, delivering buffered messages');
   };
 
-  const loop = async () => {
+  const loop = async (lane: number) => {
     await o.ready;
     let attempt = 0;
     while (!closing) {
-      const batch = o.buffer.take(batchMax);
+      const batch = o.buffer.take(batchMax, lane);
       if (!batch.length) {
-        await new Promise<void>((r) => { wake = r; });
-        wake = undefined;
+        await new Promise<void>((r) => { wakes[lane] = r; });
+        wakes[lane] = undefined;
         continue;
       }
-      const stall = setTimeout(() => outage(`no answer for ${stallMs} ms`), stallMs);
+      const stall = setTimeout(() => outage(lane, `no answer for ${stallMs} ms`), stallMs);
       try {
         await o.send(batch);
-        o.buffer.ack();
+        o.buffer.ack(lane);
         o.onDelivered?.(batch);
         attempt = 0;
-        recovered();
+        recovered(lane);
       } catch (err) {
-        o.buffer.release();
+        o.buffer.release(lane);
         if (closing) break;
-        outage(errText(err));
+        outage(lane, errText(err));
         await sleep(backoffDelay(attempt++, 200, 5_000));
       } finally {
         clearTimeout(stall);
       }
     }
   };
-  void loop().catch((err) => { if (!closing) o.log.error({ err: errText(err) }, 'kafka forwarder stopped'); });
+  for (let lane = 0; lane < o.buffer.lanes; lane++) {
+    void loop(lane).catch((err) => { if (!closing) o.log.error({ err: errText(err), lane }, 'kafka forwarder stopped'); });
+  }
+  const wakeAll = () => { for (const w of wakes) w?.(); };
 
   return {
-    notify: () => wake?.(),
+    notify: wakeAll,
     get down() { return down; },
     async drain(timeoutMs) {
       const deadline = Date.now() + timeoutMs;
       while (o.buffer.size && Date.now() < deadline) await sleep(20);
       return o.buffer.size;
     },
-    close() { closing = true; wake?.(); },
+    close() { closing = true; wakeAll(); },
   };
 }

@@ -17,11 +17,13 @@ export interface KafkaSinkOptions {
   /** The spool file; unset = no spool (critical messages are then acknowledged only once Kafka has them). */
   spoolFile?: string;
   spoolMax?: number;
+  /** Batches in flight at once (lanes by hash of the CP id; per-CP order holds within a lane). */
+  lanes?: number;
 }
 
 /**
- * Kafka behind a forward buffer (bounded, telemetry shed first, one batch in flight so per-key
- * order holds) and a spool on disk for critical messages. A critical message is safe — and
+ * Kafka behind a forward buffer (bounded, telemetry shed first, several lanes by CP id with one
+ * batch in flight each, so per-key order holds) and a spool on disk for critical messages. A critical message is safe — and
  * its CP acknowledged — once Kafka has it or an fsync of the spool covers it, whichever comes
  * first; what the spool holds is replayed on start, ahead of anything new.
  */
@@ -36,7 +38,7 @@ export class KafkaSink implements BusSink {
 
   constructor(o: KafkaSinkOptions, private readonly counters: SinkCounters, private readonly log: Logger) {
     this.bus = new KafkaBus(o.bus, log.child({ part: 'kafka' }));
-    this.buffer = new ForwardBuffer(o.bufferMax);
+    this.buffer = new ForwardBuffer(o.bufferMax, o.lanes ?? 4);
     if (o.spoolFile) {
       this.spool = new Spool({ file: o.spoolFile, maxEntries: o.spoolMax });
       const replay = this.spool.replayed;

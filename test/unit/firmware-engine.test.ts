@@ -77,6 +77,16 @@ describe('firmware engine (in-memory link, fake clock)', () => {
     expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
   });
 
+  it('telemetry keeps a true 1 Hz when every tick is late (scheduled from the ideal time, not from the tick)', async () => {
+    const { link, engine, advance, cmd } = await connected();
+    engine.command(cmd('START_SUPPLY', { session_id: 'S-1', driver_id: 'D-1' }));
+    advance(100);
+    // Ticks every 600 ms: a period counted from each late tick would send every 1.2 s (50 in 60 s).
+    advance(60_000, 600);
+    expect(link.on('telemetry').length).toBeGreaterThanOrEqual(59);
+    expect(link.on('telemetry').length).toBeLessThanOrEqual(61);
+  });
+
   it('a repeated command id gets the same ack again and no second action', async () => {
     const { link, engine, advance, cmd } = await connected();
     const start = cmd('START_SUPPLY', { session_id: 'S-1' });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { mayPublish, maySubscribe } from '../../gateway/acl.js';
-import { ForwardBuffer, type Pending } from '../../gateway/forward-buffer.js';
+import { ForwardBuffer, laneOf, type Pending } from '../../gateway/forward-buffer.js';
 import { startForwarder } from '../../gateway/kafka-forwarder.js';
 import type { Logger } from '../../lib/log.js';
 import { waitFor } from '../helpers/wait.js';
@@ -139,6 +139,74 @@ describe('kafka forwarder', () => {
     expect(states).toEqual([true, false]);
     expect(out.filter((l) => l.level === 'warn')).toHaveLength(1);
     f.close();
+  });
+
+  it('lanes: several batches in flight, per-key order kept, a failing lane retried before anything newer of it', async () => {
+    const buffer = new ForwardBuffer(100_000, 4);
+    const keys = Array.from({ length: 20 }, (_, i) => `CP-${i}`);
+    const badLane = laneOf('CP-3', 4);
+    const delivered = new Map<string, number[]>(keys.map((k) => [k, []]));
+    const ackedByDelivery: Pending[] = [];
+    let inFlight = 0; let maxInFlight = 0; let failures = 3;
+    const { out, log } = lines();
+    const f = startForwarder({
+      buffer, ready: Promise.resolve(), log, batchMax: 7,
+      onDelivered: (batch) => ackedByDelivery.push(...batch),
+      send: async (batch) => {
+        inFlight++; maxInFlight = Math.max(maxInFlight, inFlight);
+        try {
+          await new Promise((r) => setTimeout(r, 1 + (batch.length % 3)));
+          // One batch holds keys of one lane only.
+          expect(new Set(batch.map((p) => laneOf(p.key, 4))).size).toBe(1);
+          if (laneOf(batch[0]!.key, 4) === badLane && failures > 0) { failures--; throw new Error('NOT_LEADER_FOR_PARTITION'); }
+          for (const p of batch) delivered.get(p.key)!.push(Number(p.value.toString().split(':')[1]));
+        } finally { inFlight--; }
+      },
+    });
+    for (let n = 1; n <= 30; n++) for (const k of keys) { buffer.push(item(k, n, n % 2 === 0)); f.notify(); }
+    await waitFor(() => buffer.size === 0, { timeoutMs: 30_000, what: 'everything delivered' });
+    for (const k of keys) expect(delivered.get(k)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+    // Each entry acknowledged once, none twice, none that was not delivered.
+    expect(ackedByDelivery).toHaveLength(600);
+    expect(new Set(ackedByDelivery).size).toBe(600);
+    expect(maxInFlight).toBeGreaterThan(1);
+    expect(failures).toBe(0); // all three failures happened
+    expect(out.filter((l) => l.msg === 'kafka unavailable, buffering')).toHaveLength(1);
+    expect(out.filter((l) => l.msg.startsWith('kafka reachable again'))).toHaveLength(1);
+    expect(f.down).toBe(false);
+    f.close();
+  });
+});
+
+describe('forward buffer lanes', () => {
+  const item = (key: string, n: number, droppable: boolean) => ({ topic: 't', key, value: Buffer.from(`${key}:${n}`), droppable });
+  const values = (ps: Pending[]) => ps.map((p) => p.value.toString());
+  const twoLaneKeys = () => {
+    const a = 'CP-A';
+    let b = 0; while (laneOf(`CP-${b}`, 2) === laneOf(a, 2)) b++;
+    return [a, `CP-${b}`] as const;
+  };
+
+  it('acks and releases only the lane named; the bound and the shedding order are global', () => {
+    const [a, b] = twoLaneKeys();
+    const la = laneOf(a, 2); const lb = laneOf(b, 2);
+    const buf = new ForwardBuffer(4, 2);
+    buf.push(item(a, 1, true)); buf.push(item(b, 1, true)); buf.push(item(a, 2, false)); buf.push(item(b, 2, false));
+    expect(values(buf.take(10, la))).toEqual([`${a}:1`, `${a}:2`]);
+    expect(values(buf.take(10, lb))).toEqual([`${b}:1`, `${b}:2`]);
+    expect(buf.inFlight).toBe(4);
+    buf.release(lb);
+    buf.ack(la);
+    expect(buf.size).toBe(2);
+    expect(buf.inFlight).toBe(0);
+    expect(values(buf.take(10, la))).toEqual([]);
+    buf.ack(la); // nothing in flight there: acknowledges nothing
+    expect(buf.size).toBe(2);
+    // Full: the oldest droppable of any lane goes first (b:1 is older than a:3), in-flight entries never.
+    for (let n = 3; n <= 6; n++) buf.push(item(a, n, true));
+    expect(buf.shed).toBe(2);
+    expect(values(buf.take(10, lb))).toEqual([`${b}:2`]);
+    expect(values(buf.take(10, la))).toEqual([`${a}:4`, `${a}:5`, `${a}:6`]);
   });
 });
 
