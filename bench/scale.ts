@@ -98,7 +98,14 @@ async function network(n: number, kafka?: KafkaMock): Promise<Row> {
     const list = ((await (await fetch(`${centralUrl}/cp`)).json()) as { charging_points: Array<{ cp_id: string; state?: string; engine_state?: string }> }).charging_points;
     return list.filter((c) => c.cp_id.startsWith('S-') && (c.state ?? c.engine_state) === state).length;
   };
-  await until(`${n} CPs ACTIVATED at central`, async () => (await cpsAt('ACTIVATED')) >= n, 60_000 + n * 30);
+  // A size that does not finish still says how far it got.
+  const untilAll = async (state: string) => {
+    let reached = 0;
+    try { await until(`${n} CPs ${state} at central`, async () => (reached = await cpsAt(state)) >= n, 60_000 + n * 30); } catch (err) {
+      throw new Error(`${(err as Error).message} (${reached} of ${n} were)`);
+    }
+  };
+  await untilAll('ACTIVATED');
   const activatedS = (Date.now() - t0) / 1000;
 
   // One REQUEST per CP, from N synthetic drivers, through the bus as drivers send them.
@@ -108,7 +115,7 @@ async function network(n: number, kafka?: KafkaMock): Promise<Row> {
     void bus.publish('driver.requests', `driver-s${id}`, { v: PROTOCOL_VERSION, request_id: `bench-${n}-${i}`, driver_id: `driver-s${id}`, action: 'REQUEST', cp_id: `S-${id}`, ts: Date.now() });
     if (i % 500 === 0) await new Promise((r) => setImmediate(r));
   }
-  await until(`${n} CPs SUPPLYING at central`, async () => (await cpsAt('SUPPLYING')) >= n, 60_000 + n * 30);
+  await untilAll('SUPPLYING');
   const supplyingS = (Date.now() - t1) / 1000;
 
   // Steady state: sample once telemetry of every CP has reached the bus.
