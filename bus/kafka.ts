@@ -177,6 +177,10 @@ export class KafkaBus implements Bus {
         if (!resumed) {
           resumed = true;
           for (const r of generation!.resume) consumer.seek(r);
+          // Commit at once, so this generation counts as used even if nothing is ever read in it:
+          // an instance killed in a quiet moment must not leave its successor the same generation,
+          // where the dead member holds the partitions until its session times out.
+          consumer.commitOffsets(generation!.resume).catch((err: unknown) => this.log.debug({ group, err: errText(err) }, 'could not commit the generation\'s starting offsets'));
         }
         if (this.consumerState === 'connecting' && this.rejoin) this.log.info({ group }, 'kafka consumer rejoined its group');
         this.consumerState = 'connected';

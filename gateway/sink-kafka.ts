@@ -53,7 +53,9 @@ export class KafkaSink implements BusSink {
       onOutage: (down) => { counters.busUp(!down); if (down) counters.outage(); },
       where: () => ({ kafka: o.bus.kafkaBootstrap, ...(this.bus.health().problem ? { problem: this.bus.health().problem } : {}) }),
     });
-    this.bus.subscribe(BUS_TOPICS.centralCommands, (cmd, meta) => this.commandHandler?.(meta.key, cmd), { group: o.group, fromBeginning: true });
+    // perInstance: a gateway restarted after SIGKILL reads commands at once instead of waiting for its
+    // dead predecessor's group session to time out (stacked kills held a driver's STOP for 26 s).
+    this.bus.subscribe(BUS_TOPICS.centralCommands, (cmd, meta) => this.commandHandler?.(meta.key, cmd), { group: o.group, fromBeginning: true, perInstance: true });
   }
 
   private delivered(batch: Pending[]): void {
