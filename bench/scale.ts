@@ -39,8 +39,11 @@ const children = new Set<ChildProcess>();
 process.on('exit', () => { for (const c of children) c.kill('SIGKILL'); });
 process.on('SIGINT', () => process.exit(130));
 
+/** BENCH_PROFILE=<dir>: gateway and central write V8 CPU profiles there (read them in Chrome DevTools). */
+const profileDir = process.env.BENCH_PROFILE;
 function run(args: string[], env: Record<string, string> = {}): ChildProcess {
-  const c = spawn(process.execPath, [CLI_ENTRY, ...args], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, LOG_LEVEL: 'warn', LOG_FORMAT: 'json', ...env } });
+  const prof = profileDir && (args[0] === 'gateway' || args[0] === 'central') ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(profileDir), '--cpu-prof-name', `${args[0]}-${Date.now()}.cpuprofile`] : [];
+  const c = spawn(process.execPath, [...prof, CLI_ENTRY, ...args], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, LOG_LEVEL: 'warn', LOG_FORMAT: 'json', ...env } });
   children.add(c);
   c.on('exit', (code, signal) => { children.delete(c); if (!stopping.has(c)) console.error(`!! ${args[0]} exited (code ${code}, signal ${signal})`); });
   return c;
