@@ -1,5 +1,6 @@
 import type { Logger } from '../lib/log.js';
 import { errText } from '../lib/log.js';
+import { postJson, type PostResult } from '../lib/http-post.js';
 import type { MonitorReportMsg } from '../protocol/index.js';
 
 export type SendOutcome = { ok: true } | { ok: false; unreachable: boolean; reason: string };
@@ -16,7 +17,8 @@ export interface CentralReporterOptions {
 export interface ReporterCounters { sent: number; accepted: number; rejected: number; unreachable: number }
 
 /**
- * The edge to central: POSTs MonitorReportMsg to `<central>/monitor/report`. Central being down
+ * The edge to central: POSTs MonitorReportMsg to `<central>/monitor/report` over a keep-alive
+ * connection. Central being down
  * is logged once ("central not reachable, retrying") and once more when it is back; a report
  * central refuses (4xx/5xx) is counted and logged once per distinct reason.
  */
@@ -28,23 +30,18 @@ export function createCentralReporter(o: CentralReporterOptions) {
 
   async function send(report: MonitorReportMsg): Promise<SendOutcome> {
     counters.sent++;
-    let res: Response;
+    let res: PostResult;
     try {
-      res = await fetch(url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...(o.token ? { authorization: `Bearer ${o.token}` } : {}) },
-        body: JSON.stringify(report),
-        signal: AbortSignal.timeout(o.timeoutMs),
-      });
+      res = await postJson(url, report, { headers: o.token ? { authorization: `Bearer ${o.token}` } : {}, timeoutMs: o.timeoutMs });
     } catch (err) {
       counters.unreachable++;
-      const reason = errText((err as { cause?: unknown }).cause ?? err);
+      const reason = errText(err);
       if (!down) { down = true; o.log.warn({ central: o.centralUrl, reason }, 'central not reachable, retrying'); }
       return { ok: false, unreachable: true, reason };
     }
-    const body = await res.text().catch(() => '');
+    const body = res.body;
     if (down) { down = false; o.log.info({ central: o.centralUrl }, 'central reachable again'); }
-    if (res.ok) { counters.accepted++; return { ok: true }; }
+    if (res.status >= 200 && res.status < 300) { counters.accepted++; return { ok: true }; }
     counters.rejected++;
     const reason = `HTTP ${res.status} ${body.slice(0, 200)}`.trim();
     if (!refusedReasons.has(reason) && refusedReasons.size < 20) {
