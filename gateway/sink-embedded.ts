@@ -53,10 +53,7 @@ export class EmbeddedSink implements BusSink {
     let left = batch.length;
     for (const p of batch) {
       const topic = embeddedBusTopic(p.topic as never, p.key);
-      // Telemetry and beats (droppable: each one supersedes the last) go at QoS 0: no packet id, no
-      // inflight record in aedes and no PUBACK from each subscriber (a write per message on both
-      // sides). What a subscriber misses while away, the next one carries.
-      this.broker.publish({ cmd: 'publish', topic, payload: p.value, qos: p.droppable ? 0 : 1, retain: false, dup: false }, () => {
+      this.broker.publish({ cmd: 'publish', topic, payload: p.value, qos: 1, retain: false, dup: false }, () => {
         this.counters.bridged(p.topic, 1);
         p.onBus?.();
         if (--left === 0) {
