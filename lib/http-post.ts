@@ -2,13 +2,14 @@ import http from 'node:http';
 import https from 'node:https';
 
 export interface PostResult { status: number; body: string }
+export interface PostOptions { headers?: Record<string, string>; timeoutMs: number }
 
 /**
  * One keep-alive agent per scheme for the whole process: a process running many reporters (or
  * one reporting every few seconds) reuses a few connections to central instead of a handshake
  * per report, and node:http costs far less CPU per request than fetch (bench:monitor-report).
+ * An idle socket is let go before central's own keep-alive timeout (5 s by default) closes it.
  */
-// An idle socket is let go before central's own keep-alive timeout (5 s by default) closes it.
 const agents = {
   'http:': new http.Agent({ keepAlive: true, maxSockets: 64, maxFreeSockets: 64, timeout: 4_000 }),
   'https:': new https.Agent({ keepAlive: true, maxSockets: 64, maxFreeSockets: 64, timeout: 4_000 }),
@@ -18,7 +19,7 @@ const agents = {
 const MAX_BODY = 64 * 1024;
 
 /** POSTs a JSON body; rejects on a network error or when `timeoutMs` passes first, never on an HTTP status. */
-export async function postJson(url: string, body: unknown, o: { headers?: Record<string, string>; timeoutMs: number }): Promise<PostResult> {
+export async function postJson(url: string, body: unknown, o: PostOptions): Promise<PostResult> {
   const u = new URL(url);
   const scheme = u.protocol === 'https:' ? 'https:' : u.protocol === 'http:' ? 'http:' : undefined;
   if (!scheme) throw new Error(`unsupported URL scheme ${u.protocol}`);
@@ -32,7 +33,7 @@ export async function postJson(url: string, body: unknown, o: { headers?: Record
   }
 }
 
-function once(u: URL, scheme: 'http:' | 'https:', data: Buffer, o: { headers?: Record<string, string>; timeoutMs: number }): Promise<PostResult> {
+function once(u: URL, scheme: 'http:' | 'https:', data: Buffer, o: PostOptions): Promise<PostResult> {
   return new Promise<PostResult>((resolve, reject) => {
     const req = (scheme === 'https:' ? https : http).request(u, {
       method: 'POST', agent: agents[scheme],

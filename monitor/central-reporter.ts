@@ -18,9 +18,9 @@ export interface ReporterCounters { sent: number; accepted: number; rejected: nu
 
 /**
  * The edge to central: POSTs MonitorReportMsg to `<central>/monitor/report` over a keep-alive
- * connection. Central being down
- * is logged once ("central not reachable, retrying") and once more when it is back; a report
- * central refuses (4xx/5xx) is counted and logged once per distinct reason.
+ * connection. Central being down is logged once ("central not reachable, retrying") and once
+ * more when it is back; a report central refuses (4xx/5xx) is counted and logged once per
+ * distinct reason.
  */
 export function createCentralReporter(o: CentralReporterOptions) {
   const url = `${o.centralUrl.replace(/\/$/, '')}/monitor/report`;
@@ -39,11 +39,10 @@ export function createCentralReporter(o: CentralReporterOptions) {
       if (!down) { down = true; o.log.warn({ central: o.centralUrl, reason }, 'central not reachable, retrying'); }
       return { ok: false, unreachable: true, reason };
     }
-    const body = res.body;
     if (down) { down = false; o.log.info({ central: o.centralUrl }, 'central reachable again'); }
     if (res.status >= 200 && res.status < 300) { counters.accepted++; return { ok: true }; }
     counters.rejected++;
-    const reason = `HTTP ${res.status} ${body.slice(0, 200)}`.trim();
+    const reason = `HTTP ${res.status} ${res.body.slice(0, 200)}`.trim();
     if (!refusedReasons.has(reason) && refusedReasons.size < 20) {
       refusedReasons.add(reason);
       o.log.warn({ status: res.status, reason }, 'central refused a report');
