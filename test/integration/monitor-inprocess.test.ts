@@ -32,8 +32,15 @@ describe('many monitors in one process against a real fleet of engines', () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'monitor-fleet-'));
     const portsFile = path.join(dir, 'ports.json');
     const prefix = `MF${process.pid}-`;
-    fleet = spawnCli(['fleet', '--count', String(N), '--id-prefix', prefix, '--mqtt', `mqtt://127.0.0.1:${await freePort()}`, '--ports-file', portsFile, '--ramp-per-s', '1000']);
-    const ports = await waitFor(async () => JSON.parse(await fs.readFile(portsFile, 'utf8')) as Record<string, number>, { timeoutMs: 60_000, what: 'fleet ports file' });
+    // One fleet process (the monitors are under test, not the fleet's workers): under stress-ng,
+    // starting a worker process per core was what made the ports file late.
+    fleet = spawnCli(['fleet', '--count', String(N), '--workers', '1', '--id-prefix', prefix, '--mqtt', `mqtt://127.0.0.1:${await freePort()}`, '--ports-file', portsFile, '--ramp-per-s', '1000']);
+    let fleetEnded = '';
+    void fleet.exited.then((e) => { fleetEnded = `fleet exited early (code ${e.code}, signal ${e.signal})`; });
+    const ports = await waitFor(async () => {
+      if (fleetEnded) throw new Error(fleetEnded);
+      return JSON.parse(await fs.readFile(portsFile, 'utf8')) as Record<string, number>;
+    }, { timeoutMs: 120_000, what: () => `fleet ports file; the fleet printed: ${fleet!.lines.slice(-5).join(' | ')}` });
     expect(Object.keys(ports)).toHaveLength(N);
 
     // Test receiver for central's report endpoint.
@@ -84,5 +91,5 @@ describe('many monitors in one process against a real fleet of engines', () => {
 
     // close() ends every poll loop and report pump; status() is still readable afterwards.
     await Promise.all(monitors.splice(0).map(async (m) => { await m.close(); expect(m.status().faulty).toBe(true); }));
-  }, 180_000);
+  }, 300_000);
 });
