@@ -22,9 +22,11 @@ export class EmbeddedSink implements BusSink {
   private scheduled = false;
   private closing = false;
   private commandHandler?: (key: string, cmd: CentralCommandMsg) => void;
+  private readonly qos0Id: string;
 
   constructor(private readonly broker: Aedes, private readonly counters: SinkCounters, max: number, private readonly batchMax = 512) {
     this.buffer = new ForwardBuffer(max);
+    this.qos0Id = `${broker.id}-qos0`;
   }
 
   get queued(): number { return this.buffer.size; }
@@ -53,7 +55,15 @@ export class EmbeddedSink implements BusSink {
     let left = batch.length;
     for (const p of batch) {
       const topic = embeddedBusTopic(p.topic as never, p.key);
-      this.broker.publish({ cmd: 'publish', topic, payload: p.value, qos: 1, retain: false, dup: false }, () => {
+      // Telemetry and beats (droppable: each one supersedes the last) go at QoS 0: no packet id, no
+      // inflight record in aedes and no PUBACK from each subscriber (a write per message on both
+      // sides). What a subscriber misses while away, the next one carries.
+      // Each QoS has its own broker id: aedes drops, per subscriber, any packet whose counter is
+      // below the last one it delivered from that broker id, and a QoS 1 packet waits on the
+      // persistence (offline queue) while a later QoS 0 one does not — one shared id lost the
+      // overtaken status and session_end messages (the fuzz-gateway test).
+      const qos = p.droppable ? 0 : 1;
+      this.broker.publish({ cmd: 'publish', topic, payload: p.value, qos, retain: false, dup: false, ...(qos === 0 ? { brokerId: this.qos0Id } : {}) } as never, () => {
         this.counters.bridged(p.topic, 1);
         p.onBus?.();
         if (--left === 0) {
