@@ -10,7 +10,7 @@
  * Then the broker comparison: the same publish load (N MQTT clients in a separate load process,
  * one telemetry-shaped QoS 0 message a second each) into Mosquitto and into the gateway, CPU
  * per message and the ratio. Figures only; nothing is asserted.
- *   npm run bench:scale -- --cps 1000,5000 [--seconds 30] [--kafka] [--no-compare]
+ *   npm run bench:scale -- --cps 1000,5000 [--seconds 30] [--kafka] [--no-compare | --only-compare]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -32,6 +32,8 @@ const counts = (arg('cps', '1000') ?? '1000').split(',').map(Number).filter((n) 
 const seconds = Number(arg('seconds', '30'));
 const useKafka = process.argv.includes('--kafka');
 const compare = !process.argv.includes('--no-compare');
+/** Only the broker comparison (at the first --cps), no network. */
+const onlyCompare = process.argv.includes('--only-compare');
 const log = createLogger('bench-scale');
 log.level = 'warn';
 
@@ -194,7 +196,7 @@ for (let i = 0; i < n; i++) {
 async function main(): Promise<void> {
   const kafka = useKafka ? await startKafkaMock(1) : undefined;
   const rows: Row[] = [];
-  for (const n of counts) {
+  for (const n of onlyCompare ? [] : counts) {
     console.error(`-- ${n} CPs (${useKafka ? 'Kafka' : 'embedded bus'}), sampling ${seconds} s`);
     try { rows.push(await network(n, kafka)); } catch (err) {
       console.error(`!! ${n} CPs: ${(err as Error).message}`);

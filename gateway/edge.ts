@@ -6,6 +6,7 @@ import { parseCpTopic } from '../protocol/index.js';
 import { VerifiedSecrets, verifySecretAsync, type CredentialEntry } from '../registry/credentials.js';
 import { clientIdProblem, mayPublish, maySubscribe, retainAllowed, type Identity } from './acl.js';
 import type { GatewayMetrics } from './metrics.js';
+import { coalesceWrites } from './write-coalescer.js';
 import { ConnectionGate, DEFAULT_EDGE_LIMITS, LogLimiter, PacketGuard, effectiveMaxConnections, fdLimit, guardReads, type EdgeLimits } from './limits.js';
 
 export interface EdgeOptions {
@@ -177,6 +178,7 @@ export function createEdge(o: EdgeOptions) {
       const settle = () => { if (pending) { pending = false; gate.settled(addr); pendingGauge.set(gate.pending); } };
       guardReads(sock, new PacketGuard(limits.maxConnectBytes, limits.maxPacketBytes), (reason) => refuse(reason, addr, { max_connect_bytes: limits.maxConnectBytes, max_packet_bytes: limits.maxPacketBytes }));
       sock.on('error', () => undefined);
+      coalesceWrites(sock);
       const client = broker.handle(sock) as Client;
       addrOf.set(client, addr);
       client.once('connected', settle);
