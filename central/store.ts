@@ -19,7 +19,18 @@ import { lineProblem, SnapshotSchema } from './journal-schema.js';
 
 export interface ReplayReport { snapshotSeq: number; replayed: number; tornTail: boolean; badLines: number; /** Where the bytes of a torn last line were kept. */ tornSavedTo?: string }
 
-export interface StoreOptions { compactEvery?: number }
+export interface StoreOptions {
+  compactEvery?: number;
+  /**
+   * A running session's meter reading (a `telemetry` event) is applied to the state at once but
+   * written at most this often, the latest one winning: at 1 Hz from thousands of CPs one line
+   * and fsync share per reading was central's largest cost after parsing. A crash loses at most
+   * this much of central's own estimate; the CP's session_end carries the true meter. Pending
+   * readings are written before any other event, so the journal keeps each session's order.
+   * 0: every reading is written.
+   */
+  meterEveryMs?: number;
+}
 
 export class Store {
   private seq = 0;
@@ -30,7 +41,10 @@ export class Store {
   private linesInJournal = 0;
   private last: Promise<void> = Promise.resolve();
   private closed = false;
-  readonly counters = { appended: 0, fsyncs: 0, compactions: 0, write_failures: 0, refused_appends: 0 };
+  readonly counters = { appended: 0, fsyncs: 0, compactions: 0, write_failures: 0, refused_appends: 0, meters_superseded: 0 };
+  /** Meter readings applied but not yet written, the latest per session. */
+  private readonly meters = new Map<string, CentralEvent>();
+  private meterTimer: NodeJS.Timeout | undefined;
   /** The first write that failed (ENOSPC, EIO, …): from then on nothing is appended, central reports itself unhealthy and refuses new work. */
   failure: Error | undefined;
   private failureListeners: Array<(err: Error) => void> = [];
@@ -47,7 +61,7 @@ export class Store {
       await fsp.access(dir, fs.constants.W_OK);
     } catch (err) { throw new StoreError(`${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`); }
     lockDir(dir);
-    const probe = new Store(dir, emptyState(), { compactEvery: opts.compactEvery ?? 20_000 });
+    const probe = new Store(dir, emptyState(), { compactEvery: opts.compactEvery ?? 20_000, meterEveryMs: opts.meterEveryMs ?? 5_000 });
     let replayed: Awaited<ReturnType<typeof replay>>;
     try { replayed = await replay(dir); } catch (err) {
       fs.rmSync(path.join(dir, LOCK_FILE), { force: true });
@@ -78,16 +92,46 @@ export class Store {
       this.counters.refused_appends++;
       return Promise.reject(new Error(`journal write failed earlier (${this.failure.message}); event refused`));
     }
+    let written = false;
     for (const e of events) {
       apply(this.state, e);
-      this.buffered += `${JSON.stringify({ seq: ++this.seq, e })}\n`;
-      this.linesInJournal++;
-      this.counters.appended++;
+      if (e.t === 'telemetry' && this.opts.meterEveryMs > 0) { this.holdMeter(e.session_id, e); continue; }
+      if (!written) { this.bufferMeters(); written = true; }
+      this.bufferLine(e);
     }
+    if (!written) return Promise.resolve();
     const p = new Promise<void>((resolve, reject) => this.pending.push((err) => (err ? reject(err) : resolve())));
     this.last = p;
     this.kick();
     return p;
+  }
+
+  private bufferLine(e: CentralEvent): void {
+    this.buffered += `${JSON.stringify({ seq: ++this.seq, e })}\n`;
+    this.linesInJournal++;
+    this.counters.appended++;
+  }
+
+  private holdMeter(sessionId: string, e: CentralEvent): void {
+    if (this.meters.delete(sessionId)) this.counters.meters_superseded++;
+    this.meters.set(sessionId, e);
+    this.meterTimer ??= setTimeout(() => {
+      this.meterTimer = undefined;
+      if (!this.closed) this.flushMeters();
+    }, this.opts.meterEveryMs).unref();
+  }
+
+  /** Writes the held readings on their own (the timer, close). */
+  private flushMeters(): void {
+    if (!this.meters.size || this.failure) return;
+    this.bufferMeters();
+    this.last = new Promise<void>((resolve) => this.pending.push(() => resolve()));
+    this.kick();
+  }
+
+  private bufferMeters(): void {
+    for (const e of this.meters.values()) this.bufferLine(e);
+    this.meters.clear();
   }
 
   /** Resolves when everything appended so far is on disk (batches complete in order). */
@@ -162,6 +206,8 @@ export class Store {
   /** Waits for queued writes, then closes the journal and releases the data dir. */
   async close(): Promise<void> {
     if (this.closed) return;
+    this.flushMeters();
+    clearTimeout(this.meterTimer);
     while (this.writing) await this.writing;
     this.closed = true;
     if (this.fd !== undefined) fs.closeSync(this.fd);

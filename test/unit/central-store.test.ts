@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseJournal, replay, Store, StoreError } from '../../central/store.js';
 import { serializeState, type CentralEvent } from '../../central/state.js';
+import { waitFor } from '../helpers/wait.js';
 
 const dirs: string[] = [];
 const tmp = async () => { const d = await fs.mkdtemp(path.join(os.tmpdir(), 'central-store-')); dirs.push(d); return d; };
@@ -183,3 +184,57 @@ describe('central store', () => {
     await expect(Store.open(path.join(file, 'sub'))).rejects.toBeInstanceOf(StoreError);
   });
 });
+
+describe('central store: meter readings', () => {
+  const started = (id: string): CentralEvent => ({ t: 'session_started', session: {
+    session_id: id, cp_id: 'CP-001', driver_id: 'driver-kim', request_id: `r-${id}`, status: 'ACTIVE', started_at: 1, ended_at: null, kw: 0, kwh: 0, eur: 0,
+    price_eur_kwh: 0.3, end_reason: null, interrupted: false, ticket: null, confirmed: true, ticket_sent: false, pending_end: null, telemetry_seq: 0,
+  } });
+  const meter = (id: string, seq: number): CentralEvent => ({ t: 'telemetry', session_id: id, kw: 11, kwh: seq / 100, eur: seq * 0.003, seq });
+  const journalLines = async (dir: string) => (await fs.readFile(path.join(dir, 'journal.jsonl'), 'utf8')).split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { e: CentralEvent }).e);
+
+  it('are applied at once but written at most once an interval, the latest winning', async () => {
+    const dir = await tmp();
+    const { store } = await Store.open(dir, { meterEveryMs: 60_000 });
+    await store.append([started('s1'), started('s2')]);
+    for (let i = 1; i <= 50; i++) await store.append([meter('s1', i), meter('s2', i)]);
+    expect(store.state.sessions.get('s1')).toMatchObject({ kwh: 0.5, telemetry_seq: 50 });
+    expect((await journalLines(dir)).filter((e) => e.t === 'telemetry')).toHaveLength(0);
+    expect(store.counters.meters_superseded).toBe(98);
+    await store.close(); // close writes what it held
+    expect((await journalLines(dir)).filter((e) => e.t === 'telemetry')).toEqual([meter('s1', 50), meter('s2', 50)]);
+    const { store: again } = await Store.open(dir);
+    expect(again.state.sessions.get('s2')).toMatchObject({ kwh: 0.5, telemetry_seq: 50 });
+    await again.close();
+  });
+
+  it('held readings go to disk before any later event, so a crash replays the same session', async () => {
+    const dir = await tmp();
+    const { store } = await Store.open(dir, { meterEveryMs: 60_000 });
+    await store.append([started('s1')]);
+    await store.append([meter('s1', 1)]);
+    await store.append([meter('s1', 2)]);
+    await store.append([{ t: 'session_confirmed', session_id: 's1' }]);
+    expect((await journalLines(dir)).map((e) => e.t)).toEqual(['session_started', 'telemetry', 'session_confirmed']);
+    const { state } = await replay(dir); // as after a SIGKILL: the store was never closed
+    expect(state.sessions.get('s1')).toMatchObject({ kwh: 0.02, telemetry_seq: 2 });
+  });
+
+  it('the interval timer writes them without any other event', async () => {
+    const dir = await tmp();
+    const { store } = await Store.open(dir, { meterEveryMs: 50 });
+    await store.append([started('s1'), meter('s1', 7)]);
+    await waitFor(async () => (await journalLines(dir)).some((e) => e.t === 'telemetry' && e.seq === 7), { timeoutMs: 5_000, what: 'the reading on disk' });
+    await store.close();
+  });
+
+  it('meterEveryMs 0 writes every reading', async () => {
+    const dir = await tmp();
+    const { store } = await Store.open(dir, { meterEveryMs: 0 });
+    await store.append([started('s1')]);
+    for (let i = 1; i <= 5; i++) await store.append([meter('s1', i)]);
+    expect((await journalLines(dir)).filter((e) => e.t === 'telemetry')).toHaveLength(5);
+    await store.close();
+  });
+});
+
