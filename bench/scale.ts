@@ -10,7 +10,11 @@
  * Then the broker comparison: the same publish load (N MQTT clients in a separate load process,
  * one telemetry-shaped QoS 0 message a second each) into Mosquitto and into the gateway, CPU
  * per message and the ratio. Figures only; nothing is asserted.
- *   npm run bench:scale -- --cps 1000,5000 [--seconds 30] [--kafka] [--no-compare | --only-compare]
+ *   npm run bench:scale -- --cps 1000,5000,10000 [--seconds 60,60,600] [--kafka] [--no-compare | --only-compare]
+ *     [--compare-cps N (default: the first of --cps)] [--compare-seconds 30]
+ * --seconds takes one figure per size (the last one holds for the rest); a sample longer than a
+ * minute also prints a line a minute (msgs/s held and p99 in that minute), so a long run shows
+ * that it held throughout and not only on average.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -29,7 +33,10 @@ const ONE_ADDRESS_LIMITS = ['--max-pending', '100000', '--max-pending-per-addres
 
 const arg = (name: string, dflt?: string) => { const i = process.argv.indexOf(`--${name}`); return i >= 0 ? process.argv[i + 1] : dflt; };
 const counts = (arg('cps', '1000') ?? '1000').split(',').map(Number).filter((n) => n > 0);
-const seconds = Number(arg('seconds', '30'));
+const secondsList = (arg('seconds', '30') ?? '30').split(',').map(Number).filter((x) => x > 0);
+const secondsFor = (i: number) => secondsList[Math.min(i, secondsList.length - 1)] ?? 30;
+const compareCps = Number(arg('compare-cps', String(counts[0] ?? 1000)));
+const compareSeconds = Number(arg('compare-seconds', '30'));
 const useKafka = process.argv.includes('--kafka');
 const compare = !process.argv.includes('--no-compare');
 /** Only the broker comparison (at the first --cps), no network. */
@@ -72,11 +79,11 @@ const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '-');
 const f3 = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : '-');
 
 interface Row {
-  cps: number; activatedS: number; supplyingS: number; offered: number; held: number; p50: number; p99: number;
+  cps: number; seconds?: number; activatedS: number; supplyingS: number; offered: number; held: number; p50: number; p99: number;
   procs: Array<{ name: string; cpu: number; rss: number }>;
 }
 
-async function network(n: number, kafka?: KafkaMock): Promise<Row> {
+async function network(n: number, seconds: number, kafka?: KafkaMock): Promise<Row> {
   const [mqttPort, gwHttp, centralPort, fleetHttp] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-scale-'));
   const busArgs = kafka ? ['--kafka-bootstrap', kafka.bootstrap.join(',')] : [];
@@ -133,7 +140,17 @@ async function network(n: number, kafka?: KafkaMock): Promise<Row> {
   const cpu0 = procs.map((p) => p.pids.map((pid) => cpuSeconds(pid)).reduce((a, b) => a + b, 0));
   const s0 = Date.now();
   sampling = true;
-  await new Promise((r) => setTimeout(r, seconds * 1000));
+  for (let left = seconds, minute = 1; left > 0; minute++) {
+    const step = Math.min(60, left);
+    const [r0, l0] = [received, latencies.length];
+    await new Promise((r) => setTimeout(r, step * 1000));
+    left -= step;
+    if (seconds > 60) {
+      const lat = latencies.slice(l0).sort((a, b) => a - b);
+      const alive = procs.filter((p) => { try { process.kill(p.pids[0]!, 0); return true; } catch { return false; } }).length;
+      console.error(`   minute ${minute}: ${f1((received - r0) / step)} msgs/s held, p50 ${f1(pct(lat, 50))} ms, p99 ${f1(pct(lat, 99))} ms, ${alive}/${procs.length} processes up`);
+    }
+  }
   sampling = false;
   const dt = (Date.now() - s0) / 1000;
   const row: Row = {
@@ -166,7 +183,7 @@ async function brokerLoad(n: number, url: string, brokerPid: number): Promise<{ 
   const c0 = cpuSeconds(brokerPid);
   const g0 = got;
   const t0 = Date.now();
-  await new Promise((r) => setTimeout(r, seconds * 1000));
+  await new Promise((r) => setTimeout(r, compareSeconds * 1000));
   const dt = (Date.now() - t0) / 1000;
   const msgs = got - g0;
   const cpu = cpuSeconds(brokerPid) - c0;
@@ -196,25 +213,25 @@ for (let i = 0; i < n; i++) {
 async function main(): Promise<void> {
   const kafka = useKafka ? await startKafkaMock(1) : undefined;
   const rows: Row[] = [];
-  for (const n of onlyCompare ? [] : counts) {
-    console.error(`-- ${n} CPs (${useKafka ? 'Kafka' : 'embedded bus'}), sampling ${seconds} s`);
-    try { rows.push(await network(n, kafka)); } catch (err) {
+  for (const [i, n] of (onlyCompare ? [] : counts).entries()) {
+    console.error(`-- ${n} CPs (${useKafka ? 'Kafka' : 'embedded bus'}), sampling ${secondsFor(i)} s`);
+    try { rows.push({ ...(await network(n, secondsFor(i), kafka)), seconds: secondsFor(i) }); } catch (err) {
       console.error(`!! ${n} CPs: ${(err as Error).message}`);
       // A size that failed must not leave its network running into the next one.
       await Promise.all([...children].map((c) => stop(c)));
     }
   }
-  console.log(`\nscale (${useKafka ? 'Kafka bus, librdkafka mock cluster' : 'embedded bus'}; ${os.availableParallelism()} cores; telemetry 1 Hz per CP; ${seconds} s samples)`);
-  console.log('| CPs | all ACTIVATED s | all SUPPLYING s | msgs/s offered | msgs/s held | p50 ms | p99 ms | process | CPU (cores) | RSS MB | CPU ms/s per 1k CPs | RSS KB per CP |');
-  console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |');
+  console.log(`\nscale (${useKafka ? 'Kafka bus, librdkafka mock cluster' : 'embedded bus'}; ${os.availableParallelism()} cores; telemetry 1 Hz per CP)`);
+  console.log('| CPs | sampled s | all ACTIVATED s | all SUPPLYING s | msgs/s offered | msgs/s held | p50 ms | p99 ms | process | CPU (cores) | RSS MB | CPU ms/s per 1k CPs | RSS KB per CP |');
+  console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |');
   for (const r of rows) {
     for (const [i, p] of r.procs.entries()) {
-      const head = i === 0 ? `| ${r.cps} | ${f1(r.activatedS)} | ${f1(r.supplyingS)} | ${r.offered} | ${f1(r.held)} | ${f1(r.p50)} | ${f1(r.p99)}` : '| | | | | | |';
+      const head = i === 0 ? `| ${r.cps} | ${r.seconds} | ${f1(r.activatedS)} | ${f1(r.supplyingS)} | ${r.offered} | ${f1(r.held)} | ${f1(r.p50)} | ${f1(r.p99)}` : '| | | | | | | |';
       console.log(`${head} | ${p.name} | ${f3(p.cpu)} | ${f1(p.rss)} | ${f1((p.cpu * 1000 * 1000) / r.cps)} | ${f1((p.rss * 1024) / r.cps)} |`);
     }
   }
   if (compare) {
-    const n = counts[0]!;
+    const n = compareCps;
     const { startMosquitto } = await import('../test/helpers/brokers.js');
     const mosq = await startMosquitto();
     const m = await brokerLoad(n, mosq.url, mosq.process.pid!);
