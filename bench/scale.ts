@@ -106,15 +106,20 @@ async function network(n: number, seconds: number, kafka?: KafkaMock): Promise<R
 
   const t0 = Date.now();
   const fleet = run(['fleet', '--count', String(n), '--mqtt', mqttUrl, '--id-prefix', 'S-', '--http-port', String(fleetHttp), '--speed', '1', '--ramp-per-s', '1000', '--stats-s', '3600']);
+  let others: string[] = [];
   const cpsAt = async (state: string) => {
     const list = ((await (await fetch(`${centralUrl}/cp`)).json()) as { charging_points: Array<{ cp_id: string; state?: string; engine_state?: string }> }).charging_points;
-    return list.filter((c) => c.cp_id.startsWith('S-') && (c.state ?? c.engine_state) === state).length;
+    const ours = list.filter((c) => c.cp_id.startsWith('S-'));
+    const stateOf = (c: typeof ours[number]) => c.state ?? c.engine_state;
+    others = ours.filter((c) => stateOf(c) !== state).slice(0, 8).map((c) => `${c.cp_id} ${stateOf(c)}`);
+    if (ours.length < n) others.push(`${n - ours.length} not listed`);
+    return ours.filter((c) => stateOf(c) === state).length;
   };
-  // A size that does not finish still says how far it got.
+  // A size that does not finish still says how far it got, and which CPs did not.
   const untilAll = async (state: string) => {
     let reached = 0;
     try { await until(`${n} CPs ${state} at central`, async () => (reached = await cpsAt(state)) >= n, 60_000 + n * 30); } catch (err) {
-      throw new Error(`${(err as Error).message} (${reached} of ${n} were)`);
+      throw new Error(`${(err as Error).message} (${reached} of ${n} were; others: ${others.join(', ')})`);
     }
   };
   await untilAll('ACTIVATED');

@@ -30,7 +30,7 @@ export interface EdgeLimits {
 export const DEFAULT_EDGE_LIMITS: EdgeLimits = {
   maxPacketBytes: 256 * 1024,
   maxConnectBytes: 16 * 1024,
-  maxConnections: 10_000,
+  maxConnections: 30_000, // 10,000 CPs and their central, drivers and monitors fit under a 20,000 fd limit
   maxPending: 2_000,
   maxPendingPerAddress: 512,
   connectRatePerAddress: 500,

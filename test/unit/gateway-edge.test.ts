@@ -88,6 +88,10 @@ describe('edge limits', () => {
     expect(effectiveMaxConnections(10_000, 65_536)).toBe(10_000);
     expect(effectiveMaxConnections(10_000, undefined)).toBe(10_000);
   });
+  it('by default 10,000 CPs and the clients beside them fit under a 20,000 fd limit', () => {
+    // At a default of 10,000, bench:scale's 10,000th CP was refused: central and a bus observer had taken two of the places.
+    expect(effectiveMaxConnections(DEFAULT_EDGE_LIMITS.maxConnections, 20_000)).toBeGreaterThanOrEqual(10_000 + 1_000);
+  });
   it('LogLimiter: 5 lines per source per window, then one summary; sources bounded', () => {
     const lines: string[] = [];
     const log = { warn: (_o: unknown, m: string) => lines.push(m), info: (_o: unknown, m: string) => lines.push(m) } as unknown as Logger;
