@@ -5,8 +5,9 @@
  * central lists every CP ACTIVATED, sends one REQUEST per CP through the bus (N synthetic
  * drivers) and measures the time until every CP is SUPPLYING, then samples for --seconds while
  * every CP sends telemetry at 1 Hz: CPU (share of one core) and RSS per CP for each process,
- * engine → bus telemetry latency p50/p99 (a bus consumer beside central stamps each message
- * against the engine's own ts), and msgs/s held against msgs/s offered.
+ * engine → central telemetry delay p50/p99 (central's own histogram, /metrics
+ * `central_telemetry_delay_seconds`: the reading's ts to the moment central applied it; no
+ * second consumer adds its load), and msgs/s held (readings central applied) against offered.
  * Then the broker comparison: the same publish load (N MQTT clients in a separate load process,
  * one telemetry-shaped QoS 0 message a second each) into Mosquitto and into the gateway, CPU
  * per message and the ratio. Figures only; nothing is asserted.
@@ -74,9 +75,35 @@ async function until(what: string, probe: () => Promise<boolean> | boolean, time
 const childPids = (pid: number): number[] => {
   try { return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number); } catch { return []; }
 };
-const pct = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : NaN);
 const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '-');
 const f3 = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : '-');
+
+/** Central's telemetry delay histogram (engine ts -> applied at central) and its count of readings, from /metrics. */
+interface DelayHist { bounds: number[]; cumulative: number[]; count: number }
+async function centralTelemetry(url: string): Promise<DelayHist> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const bounds: number[] = [];
+  const cumulative: number[] = [];
+  for (const m of text.matchAll(/^central_telemetry_delay_seconds_bucket\{le="([^"]+)"\} (\d+)/gm)) {
+    bounds.push(m[1] === '+Inf' ? Infinity : Number(m[1]) * 1000);
+    cumulative.push(Number(m[2]));
+  }
+  const count = Number(/^central_events_total\{kind="telemetry"\} (\d+)/m.exec(text)?.[1] ?? NaN);
+  return { bounds, cumulative, count };
+}
+const delta = (a: DelayHist, b: DelayHist): DelayHist => ({ bounds: a.bounds, cumulative: a.cumulative.map((c, i) => c - (b.cumulative[i] ?? 0)), count: a.count - b.count });
+/** A quantile in ms, linear inside its bucket (as Prometheus' histogram_quantile): exact to the bucket bounds. */
+function quantileMs(h: DelayHist, q: number): number {
+  const total = h.cumulative[h.cumulative.length - 1] ?? 0;
+  if (!total) return NaN;
+  const rank = q * total;
+  const i = h.cumulative.findIndex((c) => c >= rank);
+  const lo = i > 0 ? h.bounds[i - 1]! : 0;
+  const hi = h.bounds[i]!;
+  if (!Number.isFinite(hi)) return lo;
+  const below = i > 0 ? h.cumulative[i - 1]! : 0;
+  return lo + ((hi - lo) * (rank - below)) / Math.max(1, h.cumulative[i]! - below);
+}
 
 interface Row {
   cps: number; seconds?: number; activatedS: number; supplyingS: number; offered: number; held: number; p50: number; p99: number;
@@ -95,30 +122,29 @@ async function network(n: number, seconds: number, kafka?: KafkaMock): Promise<R
   const centralUrl = `http://127.0.0.1:${centralPort}`;
   await until('central /health', async () => (await fetch(`${centralUrl}/health`)).ok, 30_000);
 
-  // The observer: telemetry as central receives it, off the same bus.
-  const latencies: number[] = [];
-  const seen = new Set<string>();
-  let received = 0;
-  let sampling = false;
+  // Requests go in as drivers send them, through the bus; telemetry is measured where it lands, at central.
   const bus = createBus({ kafkaBootstrap: kafka?.bootstrap, mqttUrl, clientId: `bench-scale-${process.pid}-${n}` }, log);
-  bus.subscribe('cp.telemetry', (m) => { seen.add(m.cp_id); if (sampling) { received++; latencies.push(Date.now() - m.ts); } }, { group: `bench-scale-observer-${process.pid}-${n}` });
   await bus.start();
 
   const t0 = Date.now();
   const fleet = run(['fleet', '--count', String(n), '--mqtt', mqttUrl, '--id-prefix', 'S-', '--http-port', String(fleetHttp), '--speed', '1', '--ramp-per-s', '1000', '--stats-s', '3600']);
   let others: string[] = [];
-  const cpsAt = async (state: string) => {
-    const list = ((await (await fetch(`${centralUrl}/cp`)).json()) as { charging_points: Array<{ cp_id: string; state?: string; engine_state?: string }> }).charging_points;
+  let idle: string[] = [];
+  type CpRow = { cp_id: string; state?: string; engine_state?: string; kwh?: number };
+  const cpsAt = async (state: string, also: (c: CpRow) => boolean = () => true) => {
+    const list = ((await (await fetch(`${centralUrl}/cp`)).json()) as { charging_points: CpRow[] }).charging_points;
     const ours = list.filter((c) => c.cp_id.startsWith('S-'));
     const stateOf = (c: typeof ours[number]) => c.state ?? c.engine_state;
-    others = ours.filter((c) => stateOf(c) !== state).slice(0, 8).map((c) => `${c.cp_id} ${stateOf(c)}`);
+    const not = ours.filter((c) => stateOf(c) !== state);
+    idle = not.filter((c) => stateOf(c) === 'ACTIVATED').map((c) => c.cp_id);
+    others = not.slice(0, 8).map((c) => `${c.cp_id} ${stateOf(c)}`);
     if (ours.length < n) others.push(`${n - ours.length} not listed`);
-    return ours.filter((c) => stateOf(c) === state).length;
+    return ours.filter((c) => stateOf(c) === state && also(c)).length;
   };
   // A size that does not finish still says how far it got, and which CPs did not.
-  const untilAll = async (state: string) => {
+  const untilAll = async (state: string, onPoll?: () => void) => {
     let reached = 0;
-    try { await until(`${n} CPs ${state} at central`, async () => (reached = await cpsAt(state)) >= n, 60_000 + n * 30); } catch (err) {
+    try { await until(`${n} CPs ${state} at central`, async () => { reached = await cpsAt(state); onPoll?.(); return reached >= n; }, 60_000 + n * 30); } catch (err) {
       throw new Error(`${(err as Error).message} (${reached} of ${n} were; others: ${others.join(', ')})`);
     }
   };
@@ -127,16 +153,27 @@ async function network(n: number, seconds: number, kafka?: KafkaMock): Promise<R
 
   // One REQUEST per CP, from N synthetic drivers, through the bus as drivers send them.
   const t1 = Date.now();
-  for (let i = 1; i <= n; i++) {
+  const request = (i: number, attempt: number) => {
     const id = String(i).padStart(4, '0');
-    void bus.publish('driver.requests', `driver-s${id}`, { v: PROTOCOL_VERSION, request_id: `bench-${n}-${i}`, driver_id: `driver-s${id}`, action: 'REQUEST', cp_id: `S-${id}`, ts: Date.now() });
+    void bus.publish('driver.requests', `driver-s${id}`, { v: PROTOCOL_VERSION, request_id: `bench-${n}-${i}-${attempt}`, driver_id: `driver-s${id}`, action: 'REQUEST', cp_id: `S-${id}`, ts: Date.now() });
+  };
+  for (let i = 1; i <= n; i++) {
+    request(i, 0);
     if (i % 500 === 0) await new Promise((r) => setImmediate(r));
   }
-  await untilAll('SUPPLYING');
+  // As a driver would: a CP still idle after 15 s (the request refused or lost) is asked again, and counted.
+  let retries = 0;
+  let lastRetry = Date.now();
+  await untilAll('SUPPLYING', () => {
+    if (Date.now() - lastRetry < 15_000) return;
+    lastRetry = Date.now();
+    for (const c of idle) { retries++; request(Number(c.slice(2)), retries); }
+  });
+  if (retries) console.error(`   ${retries} requests sent again (their CP was still idle after 15 s)`);
   const supplyingS = (Date.now() - t1) / 1000;
 
-  // Steady state: sample once telemetry of every CP has reached the bus.
-  await until(`telemetry from all ${n} CPs`, () => seen.size >= n, 60_000 + n * 10);
+  // Steady state: sample once central has a reading from every CP.
+  await until(`telemetry from all ${n} CPs at central`, async () => (await cpsAt('SUPPLYING', (c) => (c.kwh ?? 0) > 0)) >= n, 60_000 + n * 10);
   const procs = [
     { name: 'gateway', pids: [gateway.pid!] },
     { name: 'central', pids: [central.pid!] },
@@ -144,23 +181,25 @@ async function network(n: number, seconds: number, kafka?: KafkaMock): Promise<R
   ];
   const cpu0 = procs.map((p) => p.pids.map((pid) => cpuSeconds(pid)).reduce((a, b) => a + b, 0));
   const s0 = Date.now();
-  sampling = true;
+  const first = await centralTelemetry(centralUrl);
+  let last = first;
   for (let left = seconds, minute = 1; left > 0; minute++) {
     const step = Math.min(60, left);
-    const [r0, l0] = [received, latencies.length];
     await new Promise((r) => setTimeout(r, step * 1000));
     left -= step;
     if (seconds > 60) {
-      const lat = latencies.slice(l0).sort((a, b) => a - b);
+      const now = await centralTelemetry(centralUrl);
+      const d = delta(now, last);
+      last = now;
       const alive = procs.filter((p) => { try { process.kill(p.pids[0]!, 0); return true; } catch { return false; } }).length;
-      console.error(`   minute ${minute}: ${f1((received - r0) / step)} msgs/s held, p50 ${f1(pct(lat, 50))} ms, p99 ${f1(pct(lat, 99))} ms, ${alive}/${procs.length} processes up`);
+      console.error(`   minute ${minute}: ${f1(d.count / step)} msgs/s held, p50 ${f1(quantileMs(d, 0.5))} ms, p99 ${f1(quantileMs(d, 0.99))} ms, ${alive}/${procs.length} processes up`);
     }
   }
-  sampling = false;
+  const d = delta(await centralTelemetry(centralUrl), first);
   const dt = (Date.now() - s0) / 1000;
   const row: Row = {
-    cps: n, activatedS, supplyingS, offered: n, held: received / dt,
-    p50: pct(latencies.sort((a, b) => a - b), 50), p99: pct(latencies, 99),
+    cps: n, activatedS, supplyingS, offered: n, held: d.count / dt,
+    p50: quantileMs(d, 0.5), p99: quantileMs(d, 0.99),
     procs: procs.map((p, i) => ({
       name: p.name,
       cpu: (p.pids.map((pid) => { try { return cpuSeconds(pid); } catch { return 0; } }).reduce((a, b) => a + b, 0) - cpu0[i]!) / dt,

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from '../lib/log.js';
 import type { BusMessage, BusTopic, CpTelemetryMsg, DriverRequestMsg, MonitorReportMsg } from '../protocol/index.js';
 import type { BusHandlerMeta } from '../bus/types.js';
-import { newCounters, type Counters } from './metrics.js';
+import { newCounters, newTelemetryDelayHistogram, type Counters } from './metrics.js';
 import type { MonitorRecord, MonitorStatus } from './monitors.js';
 import { applyMem, cpStatusInput, DEFAULT_RULES, emptyMem, handle, reachOf, type Input, type Mem, type Note, type Out, type Result, type RulesOptions } from './rules/index.js';
 import { monitorOf } from './rules/common.js';
@@ -33,6 +33,7 @@ export { COUNTER_NAMES, type CounterName } from './metrics.js';
 
 export class Controller {
   readonly counters: Counters = newCounters();
+  readonly telemetryDelay = newTelemetryDelayHistogram();
   readonly rejectReasons = new Map<string, number>();
   readonly recent: RecentEvent[] = [];
   private chain: Promise<unknown> = Promise.resolve();
@@ -167,7 +168,11 @@ export class Controller {
   }
 
   onTelemetry(m: CpTelemetryMsg, meta?: BusHandlerMeta): Promise<void> {
-    return this.exec(() => { this.run({ t: 'telemetry', m, key: meta?.key }); });
+    return this.exec(() => {
+      this.run({ t: 'telemetry', m, key: meta?.key });
+      // A clock ahead of central's (another host) reads as no delay rather than a negative one.
+      this.telemetryDelay.observe(Math.max(0, this.now() - m.ts) / 1000);
+    });
   }
 
   onDriverRequest(m: DriverRequestMsg, meta?: BusHandlerMeta): Promise<void> {

@@ -1,4 +1,4 @@
-import { Gauge, Registry } from 'prom-client';
+import { Gauge, Histogram, Registry } from 'prom-client';
 import type { Bus } from '../bus/types.js';
 import type { Controller } from './controller.js';
 
@@ -21,11 +21,22 @@ export type Counters = Record<CounterName, number>;
 export const newCounters = (): Counters => Object.fromEntries(COUNTER_NAMES.map((n) => [n, 0])) as Counters;
 
 /**
+ * Engine -> central telemetry delay (the reading's own `ts` to the moment central applies it,
+ * after its input queue): what a dashboard lags behind the CPs. On no registry of its own;
+ * central's /metrics registers it.
+ */
+export const newTelemetryDelayHistogram = () => new Histogram({
+  name: 'central_telemetry_delay_seconds', help: 'telemetry reading time (engine clock) to applied at central',
+  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [],
+});
+
+/**
  * Central's Prometheus metrics, read at scrape time from the counters central keeps anyway
  * (the same figures /health shows), on their own registry.
  */
 export function createCentralMetrics(ctl: Controller, bus: Pick<Bus, 'health' | 'stats'>, httpErrors: Map<number, number>): Registry {
   const registry = new Registry();
+  registry.registerMetric(ctl.telemetryDelay);
   const gauge = (name: string, help: string, labelNames: string[], collect: (g: Gauge) => void) =>
     new Gauge({ name, help, labelNames, registers: [registry], collect() { this.reset(); collect(this); } });
   gauge('central_events_total', 'inputs and outcomes central counted, by kind (requests, rejected, duplicate_session_ends, ...)', ['kind'], (g) => {

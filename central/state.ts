@@ -79,7 +79,19 @@ export interface CentralState {
   sessions: Map<string, SessionRecord>;
   requests: Map<string, RequestRecord>;
   gateways: Map<string, GatewayRecord>;
+  /** Running sessions by CP and by driver: derived (kept by `apply`, rebuilt on load, never journaled), so a lookup is not a scan of every session. */
+  active: ActiveIndex;
 }
+
+interface ActiveIndex { byCp: Map<string, Set<SessionRecord>>; byDriver: Map<string, Set<SessionRecord>> }
+const add = (m: Map<string, Set<SessionRecord>>, k: string, ss: SessionRecord) => { let set = m.get(k); if (!set) m.set(k, (set = new Set())); set.add(ss); };
+const remove = (m: Map<string, Set<SessionRecord>>, k: string, ss: SessionRecord) => { const set = m.get(k); if (set?.delete(ss) && !set.size) m.delete(k); };
+function indexActive(s: CentralState, ss: SessionRecord): void {
+  if (ss.status !== 'ACTIVE') return;
+  add(s.active.byCp, ss.cp_id, ss);
+  add(s.active.byDriver, ss.driver_id, ss);
+}
+const first = (set: Set<SessionRecord> | undefined) => (set ? set.values().next().value : undefined);
 
 export type CentralEvent =
   | { t: 'cp_seen'; cp_id: string; source: CpRecord['source']; profile?: ProfileSummary; at: number }
@@ -102,7 +114,7 @@ export type CentralEvent =
   | { t: 'pruned'; request_ids: string[]; session_ids: string[] };
 
 export function emptyState(): CentralState {
-  return { cps: new Map(), sessions: new Map(), requests: new Map(), gateways: new Map() };
+  return { cps: new Map(), sessions: new Map(), requests: new Map(), gateways: new Map(), active: { byCp: new Map(), byDriver: new Map() } };
 }
 
 export function newCp(cp_id: string, source: CpRecord['source'], at: number): CpRecord {
@@ -144,7 +156,11 @@ export function apply(s: CentralState, e: CentralEvent): void {
       return;
     }
     case 'session_started':
-      if (!s.sessions.has(e.session.session_id)) s.sessions.set(e.session.session_id, { ...e.session });
+      if (!s.sessions.has(e.session.session_id)) {
+        const ss = { ...e.session };
+        s.sessions.set(ss.session_id, ss);
+        indexActive(s, ss);
+      }
       return;
     case 'session_confirmed': {
       const ss = s.sessions.get(e.session_id);
@@ -165,6 +181,8 @@ export function apply(s: CentralState, e: CentralEvent): void {
       const ss = s.sessions.get(e.session_id);
       // Billed once: a session that has its ticket keeps it.
       if (!ss || ss.ticket) return;
+      remove(s.active.byCp, ss.cp_id, ss);
+      remove(s.active.byDriver, ss.driver_id, ss);
       const t = e.ticket;
       Object.assign(ss, {
         status: t.interrupted ? 'INTERRUPTED' : 'COMPLETED', ended_at: t.ended_at, kw: 0, kwh: t.kwh, eur: t.eur, price_eur_kwh: t.price_eur_kwh,
@@ -209,14 +227,12 @@ export function apply(s: CentralState, e: CentralEvent): void {
 
 /** The session running at a CP, as central sees it. */
 export function activeSessionAt(s: CentralState, cpId: string): SessionRecord | undefined {
-  for (const ss of s.sessions.values()) if (ss.cp_id === cpId && ss.status === 'ACTIVE') return ss;
-  return undefined;
+  return first(s.active.byCp.get(cpId));
 }
 
 /** The driver's running session, if any. */
 export function activeSessionOf(s: CentralState, driverId: string): SessionRecord | undefined {
-  for (const ss of s.sessions.values()) if (ss.driver_id === driverId && ss.status === 'ACTIVE') return ss;
-  return undefined;
+  return first(s.active.byDriver.get(driverId));
 }
 
 /** The driver's most recent session (by start time). */
@@ -233,10 +249,13 @@ export function serializeState(s: CentralState): unknown {
 
 export function deserializeState(raw: unknown): CentralState {
   const r = (raw ?? {}) as { cps?: CpRecord[]; sessions?: SessionRecord[]; requests?: RequestRecord[]; gateways?: GatewayRecord[] };
-  return {
+  const s: CentralState = {
+    ...emptyState(),
     cps: new Map((r.cps ?? []).map((c) => [c.cp_id, c])),
     sessions: new Map((r.sessions ?? []).map((x) => [x.session_id, x])),
     requests: new Map((r.requests ?? []).map((x) => [x.request_id, x])),
     gateways: new Map((r.gateways ?? []).map((x) => [x.gateway_id, x])),
   };
+  for (const ss of s.sessions.values()) indexActive(s, ss);
+  return s;
 }

@@ -92,8 +92,12 @@ export function connectionLost(cpId: string, seq: number, now: number, gatewayId
   return { topic: BUS_TOPICS.cpStatus, key: cpId, value: encode(msg), critical: true, droppable: false };
 }
 
-/** The gateway's heartbeat on cp.status, keyed by its id. Shed first under pressure: only a fresh one means anything. */
+/**
+ * The gateway's heartbeat on cp.status, keyed by its id. Never shed: central takes a missing
+ * beat for a dead gateway and holds every session behind it, so under pressure (telemetry
+ * shed) the beat must still get through. The server keeps at most one waiting (server.ts).
+ */
 export function gatewayBeat(f: { gatewayId: string; bootId: string; intervalMs: number; cps: number; seq: number; now: number }): BusEntry {
   const msg: GatewayBeatMsg = { v: PROTOCOL_VERSION, type: 'gateway', gateway_id: f.gatewayId, boot_id: f.bootId, interval_ms: f.intervalMs, cps: f.cps, seq: f.seq, ts: f.now };
-  return { topic: BUS_TOPICS.cpStatus, key: f.gatewayId, value: encode(msg), critical: false, droppable: true };
+  return { topic: BUS_TOPICS.cpStatus, key: f.gatewayId, value: encode(msg), critical: false, droppable: false };
 }

@@ -25,6 +25,7 @@ import { applyHttpLimits, DEFAULT_HTTP_LIMITS, fastifyLimitOptions, type HttpLim
 import { followCredentials } from '../registry/credentials-watch.js';
 import type { CpPort } from './ocpp/port.js';
 import { attachOcpp, type OcppGatewayOptions } from './ocpp/server.js';
+import { persistenceWithRetainedIndex } from './retained-index.js';
 
 export interface GatewayOptions {
   host: string;
@@ -98,6 +99,7 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
   const lastSeq = new Map<string, number>();
   /** CP id → clients subscribed to exactly its command topic. */
   const cmdListeners = new Map<string, Set<Client>>();
+  const listensFor = new Map<Client, Set<string>>();
   let closing = false;
   // Identity, ACLs and limits live at the edge (gateway/edge.ts, acl.ts, limits.ts).
   const edge = createEdge({ credentials: o.credentials, log, metrics, limits: o.limits });
@@ -105,6 +107,7 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
   const broker = await Aedes.createBroker({
     // More messages in flight inside aedes before it queues (the queue is where its chain grows).
     concurrency: 1000,
+    persistence: persistenceWithRetainedIndex() as never,
     ...edge.hooks,
     // The one hook for everything clients publish: the ACL, then the bridge. Its callback is
     // what lets aedes send the PUBACK, so a critical CP message is acknowledged only once safe.
@@ -226,17 +229,26 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
         let set = cmdListeners.get(cp.cpId);
         if (!set) cmdListeners.set(cp.cpId, set = new Set());
         set.add(client);
+        let mine = listensFor.get(client);
+        if (!mine) listensFor.set(client, mine = new Set());
+        mine.add(cp.cpId);
         seenCps.add(cp.cpId);
         setImmediate(() => { commands.ready(cp.cpId, Date.now()); metrics.commandsHeld.set(commands.heldCount); });
       }
     }
     if (sessions && !client.clean) sessions.subscribed(client.id, subs.map((s) => ({ topic: s.topic, qos: s.qos as 0 | 1 | 2 })));
   });
+  // Only the CPs this client listened for (a scan of every CP's listeners per disconnect was O(CPs)).
   const forgetListener = (client: Client, filters?: string[]) => {
-    for (const [cpId, set] of cmdListeners) {
+    const mine = listensFor.get(client);
+    if (!mine) return;
+    for (const cpId of [...mine]) {
       if (filters && !filters.includes(mqttTopics.command(cpId))) continue;
-      if (set.delete(client) && !set.size) cmdListeners.delete(cpId);
+      mine.delete(cpId);
+      const set = cmdListeners.get(cpId);
+      if (set?.delete(client) && !set.size) cmdListeners.delete(cpId);
     }
+    if (!mine.size) listensFor.delete(client);
   };
   broker.on('unsubscribe', (filters, client) => {
     if (!client) return;
@@ -268,12 +280,19 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
   // --- heartbeat and housekeeping ---------------------------------------------------------------------
   const beatMs = o.beatMs ?? 1_000;
   let beatSeq = 0;
+  let beatWaitingSince: number | undefined;
   const beat = () => {
     // Dev mode has no roles: count the clients that published as a CP.
     const now = Date.now();
     const cps = o.credentials ? cpsConnected : Object.values(internals.clients).filter((c) => devCps.has(c)).length;
     // Only while the bus takes messages: a beat queued behind an outage would arrive late and claim a liveness central could not see.
-    if (sink.up()) { sink.push(gatewayBeat({ gatewayId, bootId, intervalMs: beatMs, cps, seq: ++beatSeq, now })); metrics.beats.inc(); }
+    // One beat waiting at most: behind a backlog the next would say nothing the waiting one does not
+    // (after ten periods another goes anyway, should a sink never report the first on the bus).
+    if (sink.up() && (beatWaitingSince === undefined || now - beatWaitingSince > 10 * beatMs)) {
+      beatWaitingSince = now;
+      sink.push(gatewayBeat({ gatewayId, bootId, intervalMs: beatMs, cps, seq: ++beatSeq, now }), () => { beatWaitingSince = undefined; });
+      metrics.beats.inc();
+    }
     commands.sweep(now);
     metrics.commandsHeld.set(commands.heldCount);
     if (sink instanceof KafkaSink) metrics.spooled.set(sink.spool?.size ?? 0);

@@ -84,7 +84,7 @@ export class KafkaSink implements BusSink {
       p.onBus = once;
       const n = this.spool?.append(entry.topic, entry.key, entry.value, once);
       if (n !== undefined) p.spooled = n;
-    }
+    } else if (safe) p.onBus = safe;
     const before = this.buffer.shed;
     this.buffer.push(p);
     if (this.buffer.shed > before) this.counters.shed(this.buffer.shed - before);

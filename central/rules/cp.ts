@@ -182,7 +182,7 @@ export function onTelemetry(a: Acc, m: CpTelemetryMsg, key: Key): void {
   if (!s.confirmed) a.journal({ t: 'session_confirmed', session_id: s.session_id });
   if (s.pending_end && LIFTABLE_HOLDS.has(s.pending_end.reason)) a.journal({ t: 'session_resumed', session_id: s.session_id });
   const last = a.st.mem.lastProgress.get(s.session_id) ?? 0;
-  if (a.now - last >= 900) {
+  if (a.now - last >= a.st.mem.progressEveryMs) {
     a.remember({ m: 'progress', session_id: s.session_id, at: a.now });
     a.update(s.driver_id, 'IN_PROGRESS', { request_id: s.request_id, session_id: s.session_id, cp_id: s.cp_id, started_at: s.started_at, kw: m.kw, kwh: m.kwh, eur: m.eur, ...(m.soc !== undefined ? { soc: m.soc } : {}) });
   }

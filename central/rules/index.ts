@@ -55,3 +55,4 @@ export function cpStatusInput(m: BusMessage<'cp.status'>, key?: Key): Input {
 export { endReasonOf, reachOf, type Reach } from './common.js';
 export { DRIVER_REJECT_REASONS } from './driver.js';
 export * from './types.js';
+export { sweepEveryMs } from './ops.js';

@@ -51,6 +51,9 @@ export function onBusUp(a: Acc): void {
   for (const s of a.state.sessions.values()) if (s.ticket && !s.ticket_sent) a.finalUpdate(s);
 }
 
+/** How often the tick runs: every CP is judged in it, so it runs less often past 1,000 CPs (1 s from 4,000; pauseMs stays above that). */
+export const sweepEveryMs = (cps: number): number => Math.round(Math.min(1_000, Math.max(250, cps / 4)));
+
 /**
  * Periodic. Sessions: a hold past its deadline is closed from telemetry; a START never
  * confirmed within startConfirmMs (counted from central's own start, as the CP's ack may have
@@ -99,6 +102,9 @@ export function onTick(a: Acc, busUp: boolean): void {
     }
   }
   if (closed.size) changed = true;
+  const { minMs, maxMs, perSecond } = a.o.progress;
+  const every = Math.round(Math.min(maxMs, Math.max(minMs, (activeByCp.size * 1000) / perSecond)));
+  if (every !== mem.progressEveryMs) a.remember({ m: 'progress_every', ms: every });
 
   for (const cp of a.state.cps.values()) {
     const active = activeByCp.get(cp.cp_id);

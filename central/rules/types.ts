@@ -46,8 +46,10 @@ export interface Mem {
   monitors: Map<string, MonitorRecord>;
   /** The monitor status last announced per CP (a change is logged once). */
   shownMonitor: Map<string, MonitorStatus>;
-  /** When the last IN_PROGRESS went to the driver, per session (one a second at most). */
+  /** When the last IN_PROGRESS went to the driver, per session (one per `progressEveryMs` at most). */
   lastProgress: Map<string, number>;
+  /** The IN_PROGRESS period now: set each tick from the number of running sessions (RulesOptions.progress). */
+  progressEveryMs: number;
   gateways: Map<string, GatewayMem>;
   /** When each CP last spoke (any message), central's clock. */
   heard: Map<string, number>;
@@ -78,6 +80,7 @@ export type MemEvent =
   | { m: 'warned'; key: string }
   | { m: 'bus'; up: boolean; at: number }
   | { m: 'tick'; at: number }
+  | { m: 'progress_every'; ms: number }
   /** Central itself was stopped (SIGSTOP, a suspended host, a stalled loop): silences count from `at`, as after a bus return. */
   | { m: 'resumed'; at: number }
   /** Drops per-session and per-driver memory that no longer matters (bounded growth). */
@@ -132,21 +135,29 @@ export interface RulesOptions {
    * said meanwhile is still queued for it, so silences and deadlines count from the resume.
    */
   pauseMs: number;
+  /**
+   * IN_PROGRESS updates to drivers: one per session every `minMs` while that keeps the total
+   * under `perSecond`, stretched up to `maxMs` past it (each one is a bus message through the
+   * gateway; at 10,000 sessions a second each would double its load). `maxMs` stays well under
+   * a driver's request timeout (10 s), after which it asks central.
+   */
+  progress: { minMs: number; maxMs: number; perSecond: number };
   /** New session and command ids (injected so the rules stay deterministic under test). */
   newId: () => string;
 }
 
 export const DEFAULT_RULES: Omit<RulesOptions, 'newId'> = {
   monitorTimeoutMs: 3000, endGraceMs: 5000, startConfirmMs: 30_000, maxCps: 10_000,
-  unreachableGraceMs: 30_000, engineSilenceMs: 10_000, gatewayMissedBeats: 3, pauseMs: 2_000,
+  unreachableGraceMs: 30_000, engineSilenceMs: 10_000, gatewayMissedBeats: 3, pauseMs: 2_500,
   driverRate: { burst: 30, perSecond: 10 }, commandTtlMs: 60_000,
   requestTtlMs: 24 * 3600_000, maxRequests: 100_000, maxSessions: 20_000,
+  progress: { minMs: 900, maxMs: 5_000, perSecond: 1_000 },
 };
 
 /** Memory at start: the bus counts as down until the first tick sees it connected. */
 export function emptyMem(bootAt: number, busUp = false): Mem {
   return {
-    bootAt, monitors: new Map(), shownMonitor: new Map(), lastProgress: new Map(), gateways: new Map(), heard: new Map(),
+    bootAt, monitors: new Map(), shownMonitor: new Map(), lastProgress: new Map(), progressEveryMs: DEFAULT_RULES.progress.minMs, gateways: new Map(), heard: new Map(),
     shownReach: new Map(), buckets: new Map(), lateStops: new Map(), warned: new Set(), busUp, busBackAt: bootAt, lastTickAt: bootAt,
   };
 }
@@ -172,6 +183,7 @@ export function applyMem(mem: Mem, e: MemEvent): void {
       mem.busUp = e.up;
       return;
     case 'tick': mem.lastTickAt = e.at; return;
+    case 'progress_every': mem.progressEveryMs = e.ms; return;
     case 'resumed': mem.busBackAt = e.at; return;
     case 'forget':
       for (const s of e.sessions) mem.lastProgress.delete(s);

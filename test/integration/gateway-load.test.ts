@@ -43,7 +43,8 @@ async function network(bufferMax: number) {
     console.log(`/health of gateway and central answered in ${Date.now() - t} ms`);
     return g.ok && c.ok;
   };
-  return { gw, central, mqttUrl, metrics, serving };
+  const beatsAtCentral = async () => sample(await (await fetch(`${centralUrl}/metrics`, { signal: AbortSignal.timeout(60_000) })).text(), 'central_events_total{kind="gateway_beats"}');
+  return { gw, central, mqttUrl, metrics, serving, beatsAtCentral };
 }
 
 function figures(label: string, m: string, offered: number, seconds: number) {
@@ -78,10 +79,16 @@ describe('embedded-bus gateway under load', () => {
   it('overload (as fast as the clients go, a small buffer): shedding counted, every process still serving', async () => {
     await Promise.all(procs.splice(0).map((p) => p.kill('SIGKILL')));
     const n = await network(2_000);
-    const during = runLoad({ url: n.mqttUrl, clients: 200, rate: 0, seconds: 20, prefix: 'O-' });
+    const during = runLoad({ url: n.mqttUrl, clients: 200, rate: 0, seconds: 30, prefix: 'O-' });
+    let loadDone = false;
+    void during.then(() => { loadDone = true; }, () => undefined);
     // While it is overloaded, both still answer.
     await waitFor(async () => sample(await n.metrics(), 'gateway_buffer_shed_total') > 0, { timeoutMs: 60_000, intervalMs: 500, what: 'shedding under overload' });
     expect(await n.serving()).toBe(true);
+    // The gateway's beats still reach central while telemetry is shed (a shed beat reads as a dead gateway: every session behind it held).
+    const beats0 = await n.beatsAtCentral();
+    await waitFor(async () => loadDone || (await n.beatsAtCentral()) >= beats0 + 5, { timeoutMs: 60_000, intervalMs: 500, what: 'five more gateway beats at central under overload' });
+    expect(loadDone, 'the overload ended before five beats reached central').toBe(false);
     const l = await during;
     const f = figures('overload', await n.metrics(), l.offered, l.seconds);
     expect(f.shed).toBeGreaterThan(0);

@@ -113,4 +113,17 @@ describe('central controller', () => {
     expect(await ctl.adminSet('CP-404', true)).toBeUndefined();
     await store.close();
   });
+
+  it('measures each telemetry reading from its engine time to applied at central (a clock ahead counts as no delay)', async () => {
+    const { ctl, store } = await rig();
+    const t = (seq: number, ts: number) => ctl.onTelemetry({ v, type: 'telemetry', cp_id: 'CP-1', session_id: 's-none', kw: 1, kwh: 0.1, eur: 0.05, seq, ts }, { topic: 'cp.telemetry', key: 'CP-1' });
+    await t(1, 1_000_000 - 40); // 40 ms late
+    await t(2, 1_000_000 - 3_000); // 3 s late
+    await t(3, 1_000_000 + 500); // from a clock ahead
+    const h = (await ctl.telemetryDelay.get()).values;
+    const le = (bound: number) => h.find((x) => x.metricName === 'central_telemetry_delay_seconds_bucket' && x.labels.le === bound)!.value;
+    expect([le(0.005), le(0.05), le(2.5), le(5)]).toEqual([1, 2, 2, 3]);
+    expect(h.find((x) => x.metricName === 'central_telemetry_delay_seconds_sum')!.value).toBeCloseTo(3.04, 5);
+    await store.close();
+  });
 });

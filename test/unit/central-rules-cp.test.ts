@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { endReasonOf, reachOf, type Input } from '../../central/rules/index.js';
+import { emptyMem, endReasonOf, reachOf, type Input } from '../../central/rules/index.js';
 import type { CommandAckMsg, CpStatusMsg, CpTelemetryMsg, GatewayBeatMsg, SessionEndMsg } from '../../protocol/index.js';
 import { commands, counts, logs, profile, updates, v, World } from '../helpers/central-rules.js';
 
@@ -243,6 +243,23 @@ describe('central rules: telemetry', () => {
     expect(updates(w.step(tel('CP-1', 'S-1', 2), 500))).toEqual([]);
     expect(updates(w.step(tel('CP-1', 'S-1', 3), 500))).toHaveLength(1);
     expect(counts(w.step(tel('CP-1', 'S-1', 2)))).toContain('telemetry_ignored');
+  });
+  it('stretches the IN_PROGRESS period with the number of running sessions, up to its maximum', () => {
+    const w = new World({ progress: { minMs: 900, maxMs: 5_000, perSecond: 2 } });
+    for (let i = 1; i <= 4; i++) { w.cp(`CP-${i}`); w.session(`S-${i}`, `CP-${i}`, `d${i}`); }
+    w.step({ t: 'tick', busUp: true });
+    expect(w.st.mem.progressEveryMs).toBe(2_000); // 4 sessions at 2 updates a second in all
+    expect(updates(w.step(tel('CP-1', 'S-1', 1)))).toHaveLength(1);
+    expect(updates(w.step(tel('CP-1', 'S-1', 2), 1_000))).toEqual([]);
+    expect(updates(w.step(tel('CP-1', 'S-1', 3), 1_000))).toHaveLength(1);
+    for (let i = 5; i <= 40; i++) { w.cp(`CP-${i}`); w.session(`S-${i}`, `CP-${i}`, `d${i}`); }
+    w.step({ t: 'tick', busUp: true });
+    expect(w.st.mem.progressEveryMs).toBe(5_000);
+    // Back to the minimum once the sessions are gone.
+    const few = new World({ progress: { minMs: 900, maxMs: 5_000, perSecond: 2 } }, { ...emptyMem(1_000_000, true), progressEveryMs: 5_000 }).cp('CP-1');
+    few.session('S-1', 'CP-1', 'd1');
+    few.step({ t: 'tick', busUp: true });
+    expect(few.st.mem.progressEveryMs).toBe(900);
   });
   it('carries the vehicle\'s battery level when the CP reports one', () => {
     const w = new World().cp('CP-1');

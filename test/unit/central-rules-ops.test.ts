@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { emptyMem, reachOf, type Input } from '../../central/rules/index.js';
+import { DEFAULT_RULES, emptyMem, reachOf, sweepEveryMs, type Input } from '../../central/rules/index.js';
 import type { GatewayBeatMsg, MonitorReportMsg } from '../../protocol/index.js';
 import { commands, counts, logs, updates, v, World } from '../helpers/central-rules.js';
 
@@ -10,6 +10,14 @@ const report = (cp: string, kind: MonitorReportMsg['kind'], ok = kind !== 'fault
 const beat = (gw: string, seq: number, extra: Partial<GatewayBeatMsg> = {}): Input =>
   ({ t: 'gateway_beat', key: gw, m: { v, type: 'gateway', gateway_id: gw, boot_id: 'gb1', interval_ms: 1000, cps: 1, seq, ts: 1, ...extra } });
 const tick: Input = { t: 'tick', busUp: true };
+
+describe('central sweep period', () => {
+  it('four a second up to 1,000 CPs, one a second from 4,000, always shorter than a pause and a gateway silence', () => {
+    expect([0, 1_000, 2_000, 4_000, 10_000, 100_000].map(sweepEveryMs)).toEqual([250, 250, 500, 1_000, 1_000, 1_000]);
+    expect(sweepEveryMs(1e9)).toBeLessThan(DEFAULT_RULES.pauseMs);
+    expect(DEFAULT_RULES.pauseMs).toBeLessThan(DEFAULT_RULES.gatewayMissedBeats * 1_000);
+  });
+});
 
 describe('central rules: monitor report', () => {
   it('an unknown CP is listed (seen by its monitor) below maxCps and refused beyond', () => {

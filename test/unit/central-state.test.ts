@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { makeTicket } from '../../central/billing.js';
 import { monitorStatus, reportSaysOk } from '../../central/monitors.js';
@@ -20,6 +21,26 @@ const ticket = (id: string, kwh: number, reason: 'full' | 'fault' = 'full') =>
   makeTicket({ session_id: id, cp_id: 'CP-001', driver_id: 'driver-a', kwh, price_eur_kwh: 0.49, started_at: 100, ended_at: 5000, reason });
 
 describe('central state reducer', () => {
+  it('finds the running session of a CP and of a driver from its index, as a scan of every session would, after any events and a reload', () => {
+    const scanAt = (st: ReturnType<typeof emptyState>, cp: string) => [...st.sessions.values()].find((x) => x.cp_id === cp && x.status === 'ACTIVE');
+    const scanOf = (st: ReturnType<typeof emptyState>, d: string) => [...st.sessions.values()].find((x) => x.driver_id === d && x.status === 'ACTIVE');
+    const ids = ['S-1', 'S-2', 'S-3', 'S-4', 'S-5'];
+    const cps = ['CP-1', 'CP-2'];
+    const drivers = ['d1', 'd2'];
+    const ev = fc.oneof(
+      fc.record({ id: fc.constantFrom(...ids), cp: fc.constantFrom(...cps), d: fc.constantFrom(...drivers) }).map(({ id, cp, d }): CentralEvent => ({ t: 'session_started', session: session(id, { cp_id: cp, driver_id: d }) })),
+      fc.constantFrom(...ids).map((id): CentralEvent => ({ t: 'session_ended', session_id: id, ticket: ticket(id, 1) })),
+      fc.constantFrom(...ids).map((id): CentralEvent => ({ t: 'ticket_sent', session_id: id })),
+      fc.constantFrom(...ids).map((id): CentralEvent => ({ t: 'pruned', request_ids: [], session_ids: [id] })),
+    );
+    fc.assert(fc.property(fc.array(ev, { maxLength: 40 }), (events) => {
+      const st = run(events);
+      for (const x of [st, deserializeState(JSON.parse(JSON.stringify(serializeState(st))))]) {
+        for (const cp of cps) expect(activeSessionAt(x, cp)?.session_id).toBe(scanAt(x, cp)?.session_id);
+        for (const d of drivers) expect(activeSessionOf(x, d)?.session_id).toBe(scanOf(x, d)?.session_id);
+      }
+    }), { numRuns: 300 });
+  });
   it('registers a CP on announce and keeps its status by seq', () => {
     const s = run([
       { t: 'cp_announced', cp_id: 'CP-001', profile, boot_id: 'b1', health_port: 8001, at: 1 },

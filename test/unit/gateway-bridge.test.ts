@@ -68,7 +68,7 @@ describe('gateway bridge: CP → bus (pure, no sockets)', () => {
     expect(lost).toMatchObject({ topic: 'cp.status', key: 'CP-1', critical: true });
     expect(CpStatusTopicMsg.parse(JSON.parse(lost.value.toString()))).toMatchObject({ state: 'DISCONNECTED', source: 'gateway', seq: 9, gw: 'gw-a' });
     const beat = gatewayBeat({ gatewayId: 'gw-a', bootId: 'boot', intervalMs: 1000, cps: 3, seq: 1, now: T });
-    expect(beat).toMatchObject({ topic: 'cp.status', key: 'gw-a', critical: false, droppable: true });
+    expect(beat).toMatchObject({ topic: 'cp.status', key: 'gw-a', critical: false, droppable: false });
     expect(GatewayBeatMsg.parse(JSON.parse(beat.value.toString()))).toMatchObject({ gateway_id: 'gw-a', cps: 3, interval_ms: 1000 });
   });
 
