@@ -20,6 +20,8 @@ export interface BusEntry {
   critical: boolean;
   /** Telemetry: may be shed under pressure. */
   droppable: boolean;
+  /** Ahead of anything queued (the gateway's beat). */
+  urgent?: boolean;
 }
 
 export type RejectReason = 'oversize' | 'not_json' | 'schema' | 'spoofed' | 'unknown_topic';
@@ -95,9 +97,10 @@ export function connectionLost(cpId: string, seq: number, now: number, gatewayId
 /**
  * The gateway's heartbeat on cp.status, keyed by its id. Never shed: central takes a missing
  * beat for a dead gateway and holds every session behind it, so under pressure (telemetry
- * shed) the beat must still get through. The server keeps at most one waiting (server.ts).
+ * shed) the beat must still get through, ahead of the backlog (urgent). The server keeps at
+ * most one waiting (server.ts).
  */
 export function gatewayBeat(f: { gatewayId: string; bootId: string; intervalMs: number; cps: number; seq: number; now: number }): BusEntry {
   const msg: GatewayBeatMsg = { v: PROTOCOL_VERSION, type: 'gateway', gateway_id: f.gatewayId, boot_id: f.bootId, interval_ms: f.intervalMs, cps: f.cps, seq: f.seq, ts: f.now };
-  return { topic: BUS_TOPICS.cpStatus, key: f.gatewayId, value: encode(msg), critical: false, droppable: false };
+  return { topic: BUS_TOPICS.cpStatus, key: f.gatewayId, value: encode(msg), critical: false, droppable: false, urgent: true };
 }

@@ -11,12 +11,16 @@
  * shedding order are global: the oldest droppable entry of any lane goes first.
  *
  * Critical and droppable entries wait in two FIFOs per lane (so shedding is O(lanes) even with
- * 100,000 waiting); `take()` merges them back in arrival order.
+ * 100,000 waiting); `take()` merges them back in arrival order. Urgent entries (the gateway's
+ * beat) wait in a third and go before both: behind a full buffer a beat would arrive as late as
+ * the backlog is long, and central takes a late beat for a dead gateway.
  */
 export interface Pending {
   topic: string; key: string; value: Buffer; droppable: boolean;
   /** Status, ack, session_end: someone waits for it to be on the bus. */
   critical?: boolean;
+  /** Ahead of everything queued in its lane, never shed (its key must have nothing else queued whose order matters). */
+  urgent?: boolean;
   /** Called once the bus has it (the sink acknowledges the CP then). */
   onBus?: () => void;
   /** Its number in the spool on disk, if it was spooled. */
@@ -41,7 +45,7 @@ class Fifo {
   unshift(es: Entry[]): void { this.items = es.concat(this.items.slice(this.head)); this.head = 0; }
 }
 
-interface Lane { critical: Fifo; droppable: Fifo; inflight: Entry[] }
+interface Lane { urgent: Fifo; critical: Fifo; droppable: Fifo; inflight: Entry[] }
 
 /** FNV-1a: cheap, stable, spreads CP ids evenly. */
 export function laneOf(key: string, lanes: number): number {
@@ -58,7 +62,7 @@ export class ForwardBuffer {
   private flying = 0;
   shed = 0;
   constructor(private readonly max: number, lanes = 1) {
-    this.lane = Array.from({ length: Math.max(1, lanes) }, () => ({ critical: new Fifo(), droppable: new Fifo(), inflight: [] }));
+    this.lane = Array.from({ length: Math.max(1, lanes) }, () => ({ urgent: new Fifo(), critical: new Fifo(), droppable: new Fifo(), inflight: [] }));
   }
 
   get lanes(): number { return this.lane.length; }
@@ -66,7 +70,7 @@ export class ForwardBuffer {
   push(p: Pending): void {
     const e: Entry = { ...p, n: this.arrivals++ };
     const l = this.lane[laneOf(p.key, this.lane.length)]!;
-    (p.droppable ? l.droppable : l.critical).push(e);
+    (p.urgent ? l.urgent : p.droppable ? l.droppable : l.critical).push(e);
     this.total++;
     while (this.total > this.max && this.shedOldest()) { this.shed++; this.total--; }
   }
@@ -85,6 +89,7 @@ export class ForwardBuffer {
   take(n: number, lane = 0): Pending[] {
     const l = this.lane[lane]!;
     if (!l.inflight.length) {
+      while (l.inflight.length < n && l.urgent.length) l.inflight.push(l.urgent.shift()!);
       while (l.inflight.length < n) {
         const c = l.critical.peek(); const d = l.droppable.peek();
         if (!c && !d) break;
@@ -107,8 +112,9 @@ export class ForwardBuffer {
   release(lane = 0): void {
     const l = this.lane[lane]!;
     if (!l.inflight.length) return;
-    l.critical.unshift(l.inflight.filter((e) => !e.droppable));
-    l.droppable.unshift(l.inflight.filter((e) => e.droppable));
+    l.urgent.unshift(l.inflight.filter((e) => e.urgent));
+    l.critical.unshift(l.inflight.filter((e) => !e.droppable && !e.urgent));
+    l.droppable.unshift(l.inflight.filter((e) => e.droppable && !e.urgent));
     this.flying -= l.inflight.length;
     l.inflight = [];
   }

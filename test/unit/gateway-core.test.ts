@@ -208,6 +208,18 @@ describe('forward buffer lanes', () => {
     expect(values(buf.take(10, lb))).toEqual([`${b}:2`]);
     expect(values(buf.take(10, la))).toEqual([`${a}:4`, `${a}:5`, `${a}:6`]);
   });
+
+  it('an urgent entry (the beat) goes ahead of a full backlog, is never shed, and after a failed send still goes first', () => {
+    const buf = new ForwardBuffer(3);
+    for (let n = 1; n <= 3; n++) buf.push(item('CP-1', n, n !== 2));
+    buf.push({ ...item('gw', 1, false), urgent: true });
+    for (let n = 4; n <= 6; n++) buf.push(item('CP-1', n, true));
+    expect(buf.size).toBe(3);
+    expect(buf.shed).toBe(4); // telemetry made room for it, oldest first
+    expect(values(buf.take(2))).toEqual(['gw:1', 'CP-1:2']);
+    buf.release();
+    expect(values(buf.take(10))).toEqual(['gw:1', 'CP-1:2', 'CP-1:6']);
+  });
 });
 
 describe('credentials', () => {
