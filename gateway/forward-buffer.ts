@@ -17,8 +17,6 @@
  */
 export interface Pending {
   topic: string; key: string; value: Buffer; droppable: boolean;
-  /** Status, ack, session_end: someone waits for it to be on the bus. */
-  critical?: boolean;
   /** Ahead of everything queued in its lane, never shed (its key must have nothing else queued whose order matters). */
   urgent?: boolean;
   /** Called once the bus has it (the sink acknowledges the CP then). */
@@ -47,6 +45,9 @@ class Fifo {
 
 interface Lane { urgent: Fifo; critical: Fifo; droppable: Fifo; inflight: Entry[] }
 
+/** The FIFO an entry waits in: urgent, droppable, or else critical (status, acks, session_end). */
+function fifoOf(l: Lane, p: Pending): Fifo { return p.urgent ? l.urgent : p.droppable ? l.droppable : l.critical; }
+
 /** FNV-1a: cheap, stable, spreads CP ids evenly. */
 export function laneOf(key: string, lanes: number): number {
   if (lanes === 1) return 0;
@@ -70,7 +71,7 @@ export class ForwardBuffer {
   push(p: Pending): void {
     const e: Entry = { ...p, n: this.arrivals++ };
     const l = this.lane[laneOf(p.key, this.lane.length)]!;
-    (p.urgent ? l.urgent : p.droppable ? l.droppable : l.critical).push(e);
+    fifoOf(l, p).push(e);
     this.total++;
     while (this.total > this.max && this.shedOldest()) { this.shed++; this.total--; }
   }
@@ -112,9 +113,7 @@ export class ForwardBuffer {
   release(lane = 0): void {
     const l = this.lane[lane]!;
     if (!l.inflight.length) return;
-    l.urgent.unshift(l.inflight.filter((e) => e.urgent));
-    l.critical.unshift(l.inflight.filter((e) => !e.droppable && !e.urgent));
-    l.droppable.unshift(l.inflight.filter((e) => e.droppable && !e.urgent));
+    for (const f of [l.urgent, l.critical, l.droppable]) f.unshift(l.inflight.filter((e) => fifoOf(l, e) === f));
     this.flying -= l.inflight.length;
     l.inflight = [];
   }

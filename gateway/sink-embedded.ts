@@ -35,7 +35,7 @@ export class EmbeddedSink implements BusSink {
   push(entry: BusEntry, safe?: () => void): void {
     if (this.closing) return;
     const before = this.buffer.shed;
-    this.buffer.push({ topic: entry.topic, key: entry.key, value: entry.value, droppable: entry.droppable, critical: entry.critical, urgent: entry.urgent, onBus: safe });
+    this.buffer.push({ ...entry, onBus: safe });
     const shed = this.buffer.shed - before;
     if (shed) this.counters.shed(shed);
     this.schedule();

@@ -76,7 +76,7 @@ export class KafkaSink implements BusSink {
 
   push(entry: BusEntry, safe?: () => void): void {
     if (this.closing) return;
-    const p: Pending = { topic: entry.topic, key: entry.key, value: entry.value, droppable: entry.droppable, urgent: entry.urgent };
+    const p: Pending = { ...entry };
     if (entry.critical && safe) {
       // Whichever comes first — the spool's fsync or Kafka — acknowledges the CP, once.
       let done = false;
