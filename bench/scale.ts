@@ -52,9 +52,12 @@ process.on('SIGINT', () => process.exit(130));
 
 /** BENCH_PROFILE=<dir>: gateway and central write V8 CPU profiles there (read them in Chrome DevTools). */
 const profileDir = process.env.BENCH_PROFILE;
+/** BENCH_LOGS=<dir>: each process's log (warnings and above) goes to `<dir>/<command>.log` instead of nowhere. */
+const logDir = process.env.BENCH_LOGS;
 function run(args: string[], env: Record<string, string> = {}): ChildProcess {
   const prof = profileDir && (args[0] === 'gateway' || args[0] === 'central') ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(profileDir), '--cpu-prof-name', `${args[0]}-${Date.now()}.cpuprofile`] : [];
-  const c = spawn(process.execPath, [...prof, CLI_ENTRY, ...args], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, LOG_LEVEL: 'warn', LOG_FORMAT: 'json', ...env } });
+  const out = logDir ? fs.openSync(path.join(path.resolve(logDir), `${args[0]}.log`), 'a') : 'ignore';
+  const c = spawn(process.execPath, [...prof, CLI_ENTRY, ...args], { stdio: ['ignore', out, 'inherit'], env: { ...process.env, LOG_LEVEL: 'warn', LOG_FORMAT: 'json', ...env } });
   children.add(c);
   c.on('exit', (code, signal) => { children.delete(c); if (!stopping.has(c)) console.error(`!! ${args[0]} exited (code ${code}, signal ${signal})`); });
   return c;
@@ -65,12 +68,12 @@ async function stop(c: ChildProcess): Promise<void> {
   stopping.add(c);
   await new Promise<void>((r) => { c.once('exit', () => r()); c.kill('SIGTERM'); setTimeout(() => c.kill('SIGKILL'), 40_000).unref(); });
 }
-async function until(what: string, probe: () => Promise<boolean> | boolean, timeoutMs: number): Promise<number> {
+async function until(what: string, probe: () => Promise<boolean> | boolean, timeoutMs: number, everyMs = 250): Promise<number> {
   const t0 = Date.now();
   for (;;) {
     try { if (await probe()) return (Date.now() - t0) / 1000; } catch { /* not up yet */ }
     if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs / 1000} s: ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
+    await new Promise((r) => setTimeout(r, everyMs));
   }
 }
 const childPids = (pid: number): number[] => {
@@ -132,6 +135,8 @@ async function network(n: number, seconds: number, kafka?: KafkaMock): Promise<R
   let others: string[] = [];
   let idle: string[] = [];
   type CpRow = { cp_id: string; state?: string; engine_state?: string; kwh?: number };
+  // Listing every CP costs central about 10 ms per 1,000 (sort, views, JSON): polled as often as 4 times a second it would load what it measures.
+  const listEveryMs = Math.max(250, n / 10);
   const cpsAt = async (state: string, also: (c: CpRow) => boolean = () => true) => {
     const list = ((await (await fetch(`${centralUrl}/cp`)).json()) as { charging_points: CpRow[] }).charging_points;
     const ours = list.filter((c) => c.cp_id.startsWith('S-'));
@@ -145,7 +150,7 @@ async function network(n: number, seconds: number, kafka?: KafkaMock): Promise<R
   // A size that does not finish still says how far it got, and which CPs did not.
   const untilAll = async (state: string, onPoll?: () => void) => {
     let reached = 0;
-    try { await until(`${n} CPs ${state} at central`, async () => { reached = await cpsAt(state); onPoll?.(); return reached >= n; }, 60_000 + n * 30); } catch (err) {
+    try { await until(`${n} CPs ${state} at central`, async () => { reached = await cpsAt(state); onPoll?.(); return reached >= n; }, 60_000 + n * 30, listEveryMs); } catch (err) {
       throw new Error(`${(err as Error).message} (${reached} of ${n} were; others: ${others.join(', ')})`);
     }
   };
@@ -178,7 +183,7 @@ async function network(n: number, seconds: number, kafka?: KafkaMock): Promise<R
   let metering = 0;
   const meteringMs = 60_000 + n * 10;
   try {
-    await until(`telemetry from all ${n} CPs at central`, async () => (metering = await cpsAt('SUPPLYING', (c) => (c.kwh ?? 0) > 0)) >= n, meteringMs);
+    await until(`telemetry from all ${n} CPs at central`, async () => (metering = await cpsAt('SUPPLYING', (c) => (c.kwh ?? 0) > 0)) >= n, meteringMs, listEveryMs);
   } catch {
     console.error(`!! ${n - metering} of ${n} CPs not metering at central after ${meteringMs / 1000} s, sampling anyway: ${others.join(', ')}`);
   }

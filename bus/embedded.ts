@@ -1,7 +1,7 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from '../lib/log.js';
 import { encode, embeddedBusTopic, parseEmbeddedBusTopic, type BusMessage, type BusTopic } from '../protocol/index.js';
-import type { Bus, BusConfig, BusHandler, BusHealth, SubscribeOptions } from './types.js';
+import type { Bus, BusConfig, BusHandler, BusHealth, PublishOptions, SubscribeOptions } from './types.js';
 import { checkOutgoing, deliver, type Sub } from './validate.js';
 
 /**
@@ -69,10 +69,10 @@ export class EmbeddedBus implements Bus {
     await deliver(subs, t.topic, t.key, payload, this.counts, this.log);
   }
 
-  async publish<T extends BusTopic>(topic: T, key: string, value: BusMessage<T>): Promise<void> {
+  async publish<T extends BusTopic>(topic: T, key: string, value: BusMessage<T>, opts?: PublishOptions): Promise<void> {
     checkOutgoing(topic, value);
     if (!this.producer) throw new Error('bus not started');
-    await this.producer.publishAsync(embeddedBusTopic(topic, key), encode(value), { qos: 1 });
+    await this.producer.publishAsync(embeddedBusTopic(topic, key), encode(value), { qos: opts?.droppable ? 0 : 1 });
     this.counts.published++;
   }
 

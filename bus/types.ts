@@ -43,11 +43,18 @@ export function busUp(h: BusHealth): boolean {
   return h.producer === 'connected' && (h.consumer === 'connected' || h.consumer === 'idle') && h.advertised !== 'unreachable';
 }
 
+export interface PublishOptions { droppable?: boolean }
+
 export interface Bus {
   readonly kind: 'kafka' | 'embedded';
   subscribe<T extends BusTopic>(topic: T, handler: BusHandler<T>, opts: SubscribeOptions): void;
   start(): Promise<void>;
-  publish<T extends BusTopic>(topic: T, key: string, value: BusMessage<T>): Promise<void>;
+  /**
+   * `droppable`: superseded by the next of its kind (a driver's IN_PROGRESS). The embedded bus
+   * sends it at QoS 0 (no PUBACK and no inflight record either side, not queued for a consumer
+   * that is away); Kafka sends it as any other.
+   */
+  publish<T extends BusTopic>(topic: T, key: string, value: BusMessage<T>, opts?: PublishOptions): Promise<void>;
   health(): BusHealth;
   stats(): { published: number; received: number; invalid: number };
   close(): Promise<void>;

@@ -73,7 +73,7 @@ export async function startCentral(o: CentralOptions): Promise<RunningCentral> {
   }
 
   const bus = createBus(o.bus, log.child({ part: 'bus' }));
-  const controller = new Controller(store, (topic, key, value) => bus.publish(topic, key, value), log, {
+  const controller = new Controller(store, (topic, key, value, opts) => bus.publish(topic, key, value, opts), log, {
     monitorTimeoutMs: o.monitorTimeoutMs, endGraceMs: o.endGraceMs, startConfirmMs: o.startConfirmMs, maxCps: o.maxCps, ...o.rules,
     busUp: () => bus.health().consumer === 'connected',
   });

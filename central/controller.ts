@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../lib/log.js';
 import type { BusMessage, BusTopic, CpTelemetryMsg, DriverRequestMsg, MonitorReportMsg } from '../protocol/index.js';
-import type { BusHandlerMeta } from '../bus/types.js';
+import type { BusHandlerMeta, PublishOptions } from '../bus/types.js';
 import { newCounters, newTelemetryDelayHistogram, type Counters } from './metrics.js';
 import type { MonitorRecord, MonitorStatus } from './monitors.js';
 import { applyMem, cpStatusInput, DEFAULT_RULES, emptyMem, handle, reachOf, type Input, type Mem, type Note, type Out, type Result, type RulesOptions } from './rules/index.js';
@@ -23,13 +23,16 @@ export type ControllerOptions = Pick<RulesOptions, 'monitorTimeoutMs' | 'endGrac
   busUp?: () => boolean;
 };
 
-export type Publish = <T extends BusTopic>(topic: T, key: string, value: BusMessage<T>) => Promise<void>;
+export type Publish = <T extends BusTopic>(topic: T, key: string, value: BusMessage<T>, opts?: PublishOptions) => Promise<void>;
 
 export interface RefusedInput { at: number; counter: string; source: string; what: string; fields: Record<string, unknown> }
 
 export interface RecentEvent { at: number; level: 'info' | 'warn'; cp_id?: string; driver_id?: string; text: string }
 
 export { COUNTER_NAMES, type CounterName } from './metrics.js';
+
+/** The order CPs are listed in (as `localeCompare`, once). */
+const byId = new Intl.Collator().compare;
 
 export class Controller {
   readonly counters: Counters = newCounters();
@@ -120,7 +123,7 @@ export class Controller {
 
   /** Publishes once the journal is durable, without holding up the input chain (a bus that is away must not stall central); failures are logged and counted. */
   private send(o: Out): void {
-    void this.store.durable().then(() => this.publishRaw(o.topic, o.key, o.value as never)).then(() => {
+    void this.store.durable().then(() => this.publishRaw(o.topic, o.key, o.value as never, o.droppable ? { droppable: true } : undefined)).then(() => {
       // e.g. ticket_sent: marked once the bus took the ticket (else it goes again after a restart).
       if (o.then) void this.exec(() => this.store.append(o.then!)).catch(() => undefined);
     }, (err: Error) => {
@@ -141,9 +144,8 @@ export class Controller {
   }
 
   cpViews(): CpView[] {
-    const active = new Map<string, SessionRecord>();
-    for (const s of this.state.sessions.values()) if (s.status === 'ACTIVE') active.set(s.cp_id, s);
-    return [...this.state.cps.values()].sort((a, b) => a.cp_id.localeCompare(b.cp_id)).map((cp) => this.viewOf(cp, active.get(cp.cp_id)));
+    // One collator for the whole sort: localeCompare builds one per call (at 10,000 CPs, GET /cp held central ~1 s).
+    return [...this.state.cps.values()].sort((a, b) => byId(a.cp_id, b.cp_id)).map((cp) => this.viewOf(cp, activeSessionAt(this.state, cp.cp_id)));
   }
   cpViewOf(id: string): CpView | undefined {
     const cp = this.state.cps.get(id);

@@ -22,6 +22,8 @@ export interface BusEntry {
   droppable: boolean;
   /** Ahead of anything queued (the gateway's beat). */
   urgent?: boolean;
+  /** When the gateway took it (ms): how long a reading has waited decides whether the CP's next one is superseded. */
+  at?: number;
 }
 
 export type RejectReason = 'oversize' | 'not_json' | 'schema' | 'spoofed' | 'unknown_topic';
@@ -41,7 +43,9 @@ export function routeCpMessage(cpId: string, raw: unknown, gatewayId: string, ex
   const spec = CP_CHANNEL_TABLE[channel];
   const parsed = spec.schema.safeParse(raw);
   if (!parsed.success) return { ok: false, reason: 'schema', detail: firstIssue(parsed.error) };
-  const msg = { ...parsed.data, gw: gatewayId } as CpOutMsg;
+  // zod's output is a fresh object: stamped in place rather than copied (one allocation less per message).
+  const msg = parsed.data as CpOutMsg;
+  msg.gw = gatewayId;
   if (msg.cp_id !== cpId) return { ok: false, reason: 'spoofed', detail: `payload cp_id ${msg.cp_id} from CP ${cpId}` };
   return {
     ok: true, channel, cpId, msg,
@@ -53,8 +57,9 @@ export function routeCpMessage(cpId: string, raw: unknown, gatewayId: string, ex
  * An MQTT publish from a CP: `cp/<id>/<channel>`. `sender` is the authenticated CP id (undefined
  * in dev mode, where the topic's id is taken at its word): a CP speaks only for itself.
  */
-export function routeCpPublish(topic: string, payload: Buffer, sender: string | undefined, gatewayId: string): Routed | Rejected {
-  const t = parseCpTopic(topic);
+export function routeCpPublish(topic: string, payload: Buffer, sender: string | undefined, gatewayId: string,
+  parsed: ReturnType<typeof parseCpTopic> = parseCpTopic(topic)): Routed | Rejected {
+  const t = parsed;
   if (!t || t.channel === 'cmd') return { ok: false, reason: 'unknown_topic', detail: topic.slice(0, 80) };
   if (sender !== undefined && sender !== t.cpId) return { ok: false, reason: 'spoofed', detail: `${sender} published under ${t.cpId}` };
   if (payload.length > MAX_PAYLOAD_BYTES) return { ok: false, reason: 'oversize', detail: `${payload.length} bytes > ${MAX_PAYLOAD_BYTES}` };

@@ -14,6 +14,11 @@
  * 100,000 waiting); `take()` merges them back in arrival order. Urgent entries (the gateway's
  * beat) wait in a third and go before both: behind a full buffer a beat would arrive as late as
  * the backlog is long, and central takes a late beat for a dead gateway.
+ *
+ * Each key's droppable entry still waiting (queued, not in flight) is known with the time it
+ * arrived (`waitingSince`): the gateway drops a CP's newer reading at the door while its older
+ * one has waited too long (server.ts, docs/gateway.md), so behind a backlog at most one
+ * reading per CP waits.
  */
 export interface Pending {
   topic: string; key: string; value: Buffer; droppable: boolean;
@@ -21,6 +26,8 @@ export interface Pending {
   urgent?: boolean;
   /** Called once the bus has it (the sink acknowledges the CP then). */
   onBus?: () => void;
+  /** When it arrived (ms), for `waitingSince`. */
+  at?: number;
   /** Its number in the spool on disk, if it was spooled. */
   spooled?: number;
 }
@@ -61,6 +68,8 @@ export class ForwardBuffer {
   private arrivals = 0;
   private total = 0;
   private flying = 0;
+  /** Per key, its newest droppable entry still waiting. */
+  private readonly waiting = new Map<string, Entry>();
   shed = 0;
   constructor(private readonly max: number, lanes = 1) {
     this.lane = Array.from({ length: Math.max(1, lanes) }, () => ({ urgent: new Fifo(), critical: new Fifo(), droppable: new Fifo(), inflight: [] }));
@@ -68,12 +77,24 @@ export class ForwardBuffer {
 
   get lanes(): number { return this.lane.length; }
 
+  /** Since when (its `at`) a droppable entry of `key` has waited, queued and not in flight; undefined if none does. */
+  waitingSince(key: string): number | undefined { return this.waiting.get(key)?.at; }
+
+  /** Takes `p` over (numbered in place, not copied: a copy per message was a measurable part of the gateway's garbage). */
   push(p: Pending): void {
-    const e: Entry = { ...p, n: this.arrivals++ };
+    const e = p as Entry;
+    e.n = this.arrivals++;
     const l = this.lane[laneOf(p.key, this.lane.length)]!;
     fifoOf(l, p).push(e);
+    if (p.droppable && !p.urgent) this.waiting.set(p.key, e);
     this.total++;
     while (this.total > this.max && this.shedOldest()) { this.shed++; this.total--; }
+  }
+
+  /** An entry leaves the queue (shed, or taken): if it was its key's waiting reading, none waits now. */
+  private left(e: Entry | undefined): Entry | undefined {
+    if (e && this.waiting.get(e.key) === e) this.waiting.delete(e.key);
+    return e;
   }
 
   /** Drops the oldest queued droppable entry of any lane; false when there is none. */
@@ -83,7 +104,7 @@ export class ForwardBuffer {
       const d = l.droppable.peek();
       if (d && (!oldest || d.n < oldest.droppable.peek()!.n)) oldest = l;
     }
-    return oldest?.droppable.shift() !== undefined;
+    return this.left(oldest?.droppable.shift()) !== undefined;
   }
 
   /** Up to `n` entries of `lane`, oldest first, now in flight. The same batch again while it is unacknowledged. */
@@ -94,7 +115,7 @@ export class ForwardBuffer {
       while (l.inflight.length < n) {
         const c = l.critical.peek(); const d = l.droppable.peek();
         if (!c && !d) break;
-        l.inflight.push((!d || (c && c.n < d.n) ? l.critical : l.droppable).shift()!);
+        l.inflight.push(this.left((!d || (c && c.n < d.n) ? l.critical : l.droppable).shift())!);
       }
       this.flying += l.inflight.length;
     }

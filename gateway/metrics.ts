@@ -12,6 +12,7 @@ export function createGatewayMetrics() {
     bridged: new Counter({ name: 'gateway_bridged_total', help: 'messages delivered to the bus, by topic', labelNames: ['topic'], registers: [registry] }),
     commands: new Counter({ name: 'gateway_commands_total', help: 'commands forwarded to CPs', registers: [registry] }),
     shed: new Counter({ name: 'gateway_buffer_shed_total', help: 'telemetry shed because the forward buffer was over its bound (Kafka away, or more offered than the bus takes)', registers: [registry] }),
+    superseded: new Counter({ name: 'gateway_telemetry_superseded_total', help: 'telemetry dropped at the door because the same CP\'s previous reading still waited to be forwarded (the gateway is behind)', registers: [registry] }),
     buffered: new Gauge({ name: 'gateway_buffer_size', help: 'messages waiting for Kafka', registers: [registry] }),
     kafkaUp: new Gauge({ name: 'gateway_kafka_up', help: '1 while Kafka takes the bridged messages, 0 during an outage or before it was first reached', registers: [registry] }),
     kafkaOutages: new Counter({ name: 'gateway_kafka_outages_total', help: 'Kafka outages seen by the bridge (failed or unanswered sends)', registers: [registry] }),

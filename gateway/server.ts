@@ -59,6 +59,8 @@ export interface GatewayOptions {
   httpLimits?: HttpLimits;
   /** The file `credentials` came from: followed, so a registered identity is admitted and a revoked one disconnected at once. */
   credentialsFile?: string;
+  /** A CP's reading that arrives while its previous one has waited in the forward buffer longer than this is dropped, counted as superseded (default 250 ms). */
+  supersedeAfterMs?: number;
   /** Set: also accept OCPP-J charge points (gateway/ocpp/), bridged through the same seam (`ingestCpMessage`, `attachCommands`). */
   ocpp?: OcppGatewayOptions;
 }
@@ -96,11 +98,13 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
   const bootId = randomUUID();
   /** In dev mode a CP is recognised by the id it published under (counted in the heartbeat). */
   const devCps = new WeakMap<Client, string>();
+  let devCpsConnected = 0;
   const lastSeq = new Map<string, number>();
   /** CP id → clients subscribed to exactly its command topic. */
   const cmdListeners = new Map<string, Set<Client>>();
   const listensFor = new Map<Client, Set<string>>();
   let closing = false;
+  const supersedeAfterMs = o.supersedeAfterMs ?? 250;
   // Identity, ACLs and limits live at the edge (gateway/edge.ts, acl.ts, limits.ts).
   const edge = createEdge({ credentials: o.credentials, log, metrics, limits: o.limits });
 
@@ -116,8 +120,8 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
       const who = edge.identityOf(client);
       const cp = parseCpTopic(packet.topic);
       if (cp && cp.channel !== 'cmd') {
-        if (!who) devCps.set(client, cp.cpId);
-        return onCpPublish(packet.topic, packet.payload as Buffer, who?.id, cp.channel, cb);
+        if (!who && !devCps.has(client)) { devCps.set(client, cp.cpId); devCpsConnected++; }
+        return onCpPublish(packet.topic, packet.payload as Buffer, who?.id, cp, cb);
       }
       if (sink.kind === 'embedded') onEmbeddedBusPublish(packet.topic, packet.payload as Buffer);
       cb(null);
@@ -168,18 +172,33 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
     seenCps.add(r.cpId);
     if (r.msg.type === 'status') lastSeq.set(r.cpId, Math.max(lastSeq.get(r.cpId) ?? 0, r.msg.seq));
     if (r.entry.critical) sink.push(r.entry, safe);
-    else { sink.push(r.entry); safe(); }
+    else { r.entry.at = Date.now(); sink.push(r.entry); safe(); }
   }
 
-  function onCpPublish(topic: string, payload: Buffer, sender: string | undefined, channel: CpChannel, cb: (err: Error | null) => void) {
-    // Over the bound, telemetry is shed at the door, before it costs a parse: under overload the
-    // gateway spends its time on what it can forward (and on answering), not on what it drops.
-    if (!CP_CHANNEL_TABLE[channel].critical && sink.queued >= o.bufferMax) {
-      receivedBy(channel).inc();
-      metrics.shed.inc();
-      return cb(null);
+  function onCpPublish(topic: string, payload: Buffer, sender: string | undefined, cp: { cpId: string; channel: CpChannel | 'cmd' }, cb: (err: Error | null) => void) {
+    const { cpId } = cp;
+    const channel = cp.channel as CpChannel; // never cmd: the caller routes only the CP's own channels here
+    // Telemetry is dropped at the door, before it costs a parse, when it could not be forwarded soon:
+    // over the bound (shed), or while this CP's previous reading has waited in the buffer longer
+    // than `supersedeAfterMs` (superseded: the gateway is behind; that one goes, and the CP's
+    // cumulative meter makes the next one complete). Under overload the gateway so spends its
+    // time on what it forwards and answers. Parsing everything it then dropped kept it behind for
+    // good at 10,000 CPs: its sockets' backlog read in loop turns of 5-9 s, beats missed.
+    if (!CP_CHANNEL_TABLE[channel].critical) {
+      if (sink.queued >= o.bufferMax) {
+        receivedBy(channel).inc();
+        metrics.shed.inc();
+        return cb(null);
+      }
+      // Only for a CP speaking for itself: a spoofed reading is refused below, not dropped as superseded.
+      const since = sender === undefined || sender === cpId ? sink.readingWaitingSince(cpId) : undefined;
+      if (since !== undefined && Date.now() - since > supersedeAfterMs) {
+        receivedBy(channel).inc();
+        metrics.superseded.inc();
+        return cb(null);
+      }
     }
-    const r = routeCpPublish(topic, payload, sender, gatewayId);
+    const r = routeCpPublish(topic, payload, sender, gatewayId, cp);
     if (!r.ok) {
       receivedBy(channel).inc();
       rejected(sender ?? parseCpTopic(topic)?.cpId ?? '?', r);
@@ -266,6 +285,7 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
     metrics.clients.dec();
     forgetListener(client);
     if (edge.identityOf(client)?.role === 'cp') cpsConnected--;
+    if (devCps.has(client)) devCpsConnected--;
   });
   // A CP whose authoritative connection goes away (crash, network, clean disconnect) yields DISCONNECTED on cp.status;
   // a replaced or stray connection closing does not (edge.ts).
@@ -284,7 +304,7 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
   const beat = () => {
     // Dev mode has no roles: count the clients that published as a CP.
     const now = Date.now();
-    const cps = o.credentials ? cpsConnected : Object.values(internals.clients).filter((c) => devCps.has(c)).length;
+    const cps = o.credentials ? cpsConnected : devCpsConnected;
     // Only while the bus takes messages: a beat queued behind an outage would arrive late and claim a liveness central could not see.
     // One beat waiting at most: behind a backlog the next would say nothing the waiting one does not
     // (after ten periods another goes anyway, should a sink never report the first on the bus).

@@ -2,7 +2,7 @@ import type { Aedes } from 'aedes';
 import { embeddedBusTopic, type CentralCommandMsg } from '../protocol/index.js';
 import type { BusEntry } from './bridge.js';
 import { ForwardBuffer } from './forward-buffer.js';
-import type { BusSink, SinkCounters } from './sink.js';
+import { countPush, type BusSink, type SinkCounters } from './sink.js';
 
 /**
  * The embedded bus: entries are published on this gateway's own broker as `bus/<topic>/<key>`.
@@ -30,14 +30,12 @@ export class EmbeddedSink implements BusSink {
   }
 
   get queued(): number { return this.buffer.size; }
+  readingWaitingSince(cpId: string): number | undefined { return this.buffer.waitingSince(cpId); }
   up(): boolean { return !this.closing; }
 
   push(entry: BusEntry, safe?: () => void): void {
     if (this.closing) return;
-    const before = this.buffer.shed;
-    this.buffer.push({ ...entry, onBus: safe });
-    const shed = this.buffer.shed - before;
-    if (shed) this.counters.shed(shed);
+    countPush(this.buffer, this.counters, () => this.buffer.push(safe ? { ...entry, onBus: safe } : entry));
     this.schedule();
   }
 

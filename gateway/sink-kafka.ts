@@ -5,7 +5,7 @@ import { BUS_TOPICS, type CentralCommandMsg } from '../protocol/index.js';
 import type { BusEntry } from './bridge.js';
 import { ForwardBuffer, type Pending } from './forward-buffer.js';
 import { startForwarder, type Forwarder } from './kafka-forwarder.js';
-import type { BusSink, SinkCounters } from './sink.js';
+import { countPush, type BusSink, type SinkCounters } from './sink.js';
 import { Spool } from './spool.js';
 
 export interface KafkaSinkOptions {
@@ -72,6 +72,7 @@ export class KafkaSink implements BusSink {
   }
 
   get queued(): number { return this.buffer.size; }
+  readingWaitingSince(cpId: string): number | undefined { return this.buffer.waitingSince(cpId); }
   up(): boolean { return !this.closing && !this.forwarder.down && busUp(this.bus.health()); }
 
   push(entry: BusEntry, safe?: () => void): void {
@@ -85,9 +86,7 @@ export class KafkaSink implements BusSink {
       const n = this.spool?.append(entry.topic, entry.key, entry.value, once);
       if (n !== undefined) p.spooled = n;
     } else if (safe) p.onBus = safe;
-    const before = this.buffer.shed;
-    this.buffer.push(p);
-    if (this.buffer.shed > before) this.counters.shed(this.buffer.shed - before);
+    countPush(this.buffer, this.counters, () => this.buffer.push(p));
     this.counters.buffered(this.buffer.size);
     this.forwarder.notify();
   }

@@ -21,6 +21,8 @@ export interface BusSink {
   up(): boolean;
   /** Entries waiting to be handed to the bus. */
   readonly queued: number;
+  /** Since when (ms) a reading (telemetry) of this CP has waited to be handed to the bus, not yet in flight; undefined if none waits. */
+  readingWaitingSince(cpId: string): number | undefined;
   health(): Record<string, unknown>;
   /** Stops taking entries, gives the bus up to `drainMs` to take what is held, and says what was left. */
   close(drainMs: number): Promise<number>;
@@ -33,4 +35,11 @@ export interface SinkCounters {
   buffered(n: number): void;
   busUp(up: boolean): void;
   outage(): void;
+}
+
+/** One push into a forward buffer, with what it shed counted. */
+export function countPush(buffer: { shed: number }, counters: SinkCounters, push: () => void): void {
+  const shed = buffer.shed;
+  push();
+  if (buffer.shed > shed) counters.shed(buffer.shed - shed);
 }

@@ -28,7 +28,7 @@ export class Acc {
     this.out.push({ topic: 'central.commands', key: cpId, value: { v: PROTOCOL_VERSION, command_id: commandId, cp_id: cpId, command, expires_at: this.now + ttl, ts: this.now, ...extra } });
   }
   update(driverId: string, status: DriverUpdateMsg['status'], extra: Partial<DriverUpdateMsg> = {}): void {
-    this.out.push({ topic: 'driver.updates', key: driverId, value: { v: PROTOCOL_VERSION, driver_id: driverId, status, ts: this.now, ...extra } });
+    this.out.push({ topic: 'driver.updates', key: driverId, value: { v: PROTOCOL_VERSION, driver_id: driverId, status, ts: this.now, ...extra }, ...(status === 'IN_PROGRESS' ? { droppable: true as const } : {}) });
   }
   /** A session's state as the driver sees it (ACCEPTED / IN_PROGRESS / its ticket), answering `requestId`. */
   sessionUpdate(s: SessionRecord, requestId = s.request_id): void {

@@ -50,7 +50,11 @@ export function spawnCli(args: string[], opts: { env?: Record<string, string | u
     child,
     lines,
     logs: () => lines.flatMap((l) => { try { return [JSON.parse(l) as Record<string, unknown>]; } catch { return []; } }),
-    waitForLine: (m, timeoutMs = 15_000) => waitFor(() => lines.find((l) => test(m, l)), { timeoutMs, what: `line ${String(m)}; output so far:\n${lines.slice(-20).join('\n')}` }),
+    // The output (and exit) as it is at the deadline, not when the wait began (that said "output so far:" and nothing).
+    waitForLine: (m, timeoutMs = 15_000) => waitFor(() => lines.find((l) => test(m, l)), {
+      timeoutMs,
+      what: () => `line ${String(m)}${child.exitCode !== null || child.signalCode !== null ? ` (exited: code ${child.exitCode}, signal ${child.signalCode})` : ''}; output so far:\n${lines.slice(-20).join('\n')}`,
+    }),
     exited,
     kill: async (signal = 'SIGTERM') => {
       if (child.exitCode !== null || child.signalCode !== null) return;

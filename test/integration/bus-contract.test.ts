@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import mqtt from 'mqtt';
 import { silentLogger } from '../../lib/log.js';
 import { createBus } from '../../bus/create.js';
 import type { Bus, BusConfig } from '../../bus/types.js';
@@ -57,4 +58,26 @@ contract('embedded', async () => {
 contract('kafka (librdkafka mock cluster)', async () => {
   const mock: KafkaMock = await startKafkaMock(1);
   return { config: (id) => ({ kafkaBootstrap: mock.bootstrap, mqttUrl: 'mqtt://unused:1', clientId: id }), teardown: () => mock.stop() };
+});
+
+describe('embedded bus: droppable messages', () => {
+  it('go at QoS 0 (no PUBACK, not queued for a consumer away), the others at QoS 1', async () => {
+    const gw = await startGateway({ host: '127.0.0.1', mqttPort: 0, httpPort: 0, credentials: null, bufferMax: 1000 }, silentLogger);
+    const url = `mqtt://127.0.0.1:${gw.mqttPort}`;
+    const watcher = await mqtt.connectAsync(url, { clientId: `w-${uid()}` });
+    const seen: Array<[string, number]> = [];
+    watcher.on('message', (_t, payload, packet) => { seen.push([(JSON.parse(payload.toString()) as { status: string }).status, packet.qos]); });
+    await watcher.subscribeAsync('bus/driver.updates/+', { qos: 1 });
+    const bus = createBus({ mqttUrl: url, clientId: `p-${uid()}` }, silentLogger);
+    try {
+      await bus.start();
+      const update = (status: 'IN_PROGRESS' | 'ACCEPTED'): BusMessage<'driver.updates'> => ({ v: 1, driver_id: 'driver-q', status, ts: Date.now() });
+      await bus.publish('driver.updates', 'driver-q', update('IN_PROGRESS'), { droppable: true });
+      await bus.publish('driver.updates', 'driver-q', update('ACCEPTED'));
+      await waitFor(() => seen.length >= 2, { timeoutMs: 10_000, what: 'both updates' });
+      expect(seen).toEqual([['IN_PROGRESS', 0], ['ACCEPTED', 1]]);
+    } finally {
+      await bus.close(); await watcher.endAsync(); await gw.close();
+    }
+  });
 });

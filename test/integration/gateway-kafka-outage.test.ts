@@ -82,7 +82,7 @@ describe('Kafka stopped for 10 s while CPs publish', () => {
   };
   const ackSeen = (cpId: string, commandId: string) => published.get(cpId)?.some((x) => x.startsWith(`ack:${commandId}:`));
 
-  it('every status, ack and session end published during the outage reaches Kafka in per-CP order; telemetry shed is counted; one outage line, one recovery line', async () => {
+  it('every status, ack and session end published during the outage reaches Kafka in per-CP order; telemetry shed and superseded is counted; one outage line, one recovery line', async () => {
     for (const id of ids) {
       await waitFor(() => reader.of('cp.status', id).some((r) => r.value.state === 'ACTIVATED'), { timeoutMs: 45_000, what: `${id} ACTIVATED on Kafka` });
     }
@@ -148,6 +148,8 @@ describe('Kafka stopped for 10 s while CPs publish', () => {
     const shed = await metric('gateway_buffer_shed_total');
     const simTelemetry = reader.of('cp.telemetry', simId).map((r) => r.value.seq as number);
     expect(shed).toBeGreaterThan(0);
+    // The supplying engines' readings a second after one that waits for Kafka are dropped at the door, counted.
+    expect(await metric('gateway_telemetry_superseded_total')).toBeGreaterThan(0);
     expect(simTelemetry.length).toBeLessThan(300);
     expect(simTelemetry.every((x, i) => i === 0 || x > simTelemetry[i - 1]!)).toBe(true);
     expect(await metric('gateway_kafka_up')).toBe(1);

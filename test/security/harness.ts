@@ -2,12 +2,10 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
 import mqtt from 'mqtt';
 import { hashSecret, upsertCredential, type Role } from '../../registry/credentials.js';
-import { CLI, REPO_ROOT, spawnCli, type CliProcess } from '../helpers/processes.js';
+import { spawnCli, type CliProcess } from '../helpers/processes.js';
 import { freePort } from '../helpers/ports.js';
-import { waitFor } from '../helpers/wait.js';
 
 /** The attacker's and the victims' identities, each with `secret-<id>` as its password. */
 export interface Who { id: string; role: Role }
@@ -37,7 +35,7 @@ export async function startGw(who: Who[] | 'dev', extra: string[] = [], opts: { 
   let proc: CliProcess;
   if (opts.nofile) {
     // The same CLI under a lower file-descriptor limit, so exhausting it takes thousands of sockets, not 20,000.
-    proc = wrapSpawn('prlimit', [`--nofile=${opts.nofile}`, process.execPath, CLI, ...args]);
+    proc = spawnCli(args, { wrap: ['prlimit', `--nofile=${opts.nofile}`] });
   } else proc = spawnCli(args);
   await proc.waitForLine(/gateway listening/, 40_000);
   const gw: Gw = {
@@ -54,26 +52,6 @@ export async function startGw(who: Who[] | 'dev', extra: string[] = [], opts: { 
   return gw;
 }
 
-/** Like spawnCli, for a wrapper command in front of node. */
-function wrapSpawn(cmd: string, args: string[]): CliProcess {
-  const child = spawn(cmd, args, { cwd: REPO_ROOT, env: { ...process.env, LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: string[] = [];
-  for (const s of [child.stdout, child.stderr]) {
-    let buf = '';
-    s.setEncoding('utf8');
-    s.on('data', (c: string) => { buf += c; let i; while ((i = buf.indexOf('\n')) >= 0) { lines.push(buf.slice(0, i)); buf = buf.slice(i + 1); } });
-  }
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.on('exit', (code, signal) => r({ code, signal })));
-  process.on('exit', () => child.kill('SIGKILL'));
-  const test = (m: RegExp | ((l: string) => boolean), l: string) => (typeof m === 'function' ? m(l) : m.test(l));
-  return {
-    child, lines,
-    logs: () => lines.flatMap((l) => { try { return [JSON.parse(l) as Record<string, unknown>]; } catch { return []; } }),
-    waitForLine: (m, timeoutMs = 15_000) => waitFor(() => lines.find((l) => test(m, l)), { timeoutMs, what: `line ${String(m)}; output so far:\n${lines.slice(-20).join('\n')}` }),
-    exited,
-    kill: async (signal = 'SIGTERM') => { if (child.exitCode !== null || child.signalCode !== null) return; child.kill(signal); await exited; },
-  };
-}
 
 export function rssMbOf(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));

@@ -244,6 +244,15 @@ describe('central rules: telemetry', () => {
     expect(updates(w.step(tel('CP-1', 'S-1', 3), 500))).toHaveLength(1);
     expect(counts(w.step(tel('CP-1', 'S-1', 2)))).toContain('telemetry_ignored');
   });
+  it('sends IN_PROGRESS as droppable (the next one supersedes it), the ticket not', () => {
+    const w = new World().cp('CP-1');
+    w.session('S-1', 'CP-1', 'd1');
+    const progress = w.step(tel('CP-1', 'S-1', 1)).out.filter((o) => o.topic === 'driver.updates');
+    expect(progress.map((o) => [(o.value as { status: string }).status, o.droppable])).toEqual([['IN_PROGRESS', true]]);
+    const ticket = w.step(end('CP-1', 'S-1', { kwh: 2.5 })).out.filter((o) => o.topic === 'driver.updates');
+    expect(ticket.length).toBeGreaterThan(0);
+    expect(ticket.every((o) => o.droppable === undefined && (o.value as { status: string }).status !== 'IN_PROGRESS')).toBe(true);
+  });
   it('stretches the IN_PROGRESS period with the number of running sessions, up to its maximum', () => {
     const w = new World({ progress: { minMs: 900, maxMs: 5_000, perSecond: 2 } });
     for (let i = 1; i <= 4; i++) { w.cp(`CP-${i}`); w.session(`S-${i}`, `CP-${i}`, `d${i}`); }

@@ -72,6 +72,47 @@ describe('forward buffer', () => {
     expect(values(c.take(10))).toEqual(['0', '3', '6', '7', '8', '9']); // the two newest telemetry survive, interleaved by arrival
   });
 
+  describe('waitingSince (the door supersedes a CP\'s reading while its previous one waits)', () => {
+    const reading = (key: string, n: number, at: number): Pending => ({ topic: 'cp.telemetry', key, value: Buffer.from(`${key}:${n}`), droppable: true, at });
+    const status = (key: string, n: number): Pending => ({ topic: 'cp.status', key, value: Buffer.from(`${key}:s${n}`), droppable: false });
+
+    it('is the arrival of the newest reading of a key still queued, and forgotten once it is in flight', () => {
+      const b = new ForwardBuffer(100);
+      expect(b.waitingSince('A')).toBeUndefined();
+      b.push(reading('A', 1, 1000)); b.push(status('A', 1)); b.push(reading('B', 1, 1005));
+      expect(b.waitingSince('A')).toBe(1000);
+      expect(b.waitingSince('B')).toBe(1005);
+      b.push(reading('A', 2, 1010));
+      expect(b.waitingSince('A')).toBe(1010);
+      expect(values(b.take(2))).toEqual(['A:1', 'A:s1']);
+      expect(b.waitingSince('A')).toBe(1010); // A:2 still queued
+      expect(values(b.take(10))).toEqual(['A:1', 'A:s1']); // same batch until acked
+      b.ack();
+      expect(values(b.take(10))).toEqual(['B:1', 'A:2']);
+      expect(b.waitingSince('A')).toBeUndefined(); // in flight: it may already be on the bus
+      expect(b.waitingSince('B')).toBeUndefined();
+    });
+
+    it('forgets a shed reading, and a status never counts as one', () => {
+      const b = new ForwardBuffer(2);
+      b.push(reading('A', 1, 1)); b.push(reading('B', 1, 2)); b.push(reading('C', 1, 3)); // A shed
+      expect(b.shed).toBe(1);
+      expect(b.waitingSince('A')).toBeUndefined();
+      expect(b.waitingSince('C')).toBe(3);
+      b.push(status('D', 1));
+      expect(b.waitingSince('D')).toBeUndefined();
+    });
+
+    it('is restored for nothing after a failed send: the released readings are retried, the door sees none waiting', () => {
+      const b = new ForwardBuffer(100);
+      b.push(reading('A', 1, 1));
+      b.take(10);
+      b.release();
+      expect(b.waitingSince('A')).toBeUndefined();
+      expect(values(b.take(10))).toEqual(['A:1']);
+    });
+  });
+
   it('puts a failed batch back at the head, in order, where telemetry may be shed again', () => {
     const b = new ForwardBuffer(3);
     b.push(item(1, true)); b.push(item(2, false));
