@@ -8,6 +8,9 @@ import type { Socket } from 'node:net';
  * written rarely, pays one setImmediate per turn it is written in.
  */
 export function coalesceWrites(sock: Socket): void {
+  // aedes waits for 'drain' once per message whose write found the buffer full: up to its
+  // concurrency (1,000) on a busy consumer's socket, which is expected, not a leak warning.
+  sock.setMaxListeners(4096);
   const write = sock.write;
   let held = false;
   const release = () => { held = false; if (!sock.destroyed) sock.uncork(); };

@@ -99,13 +99,30 @@ export function monitorOf(st: RulesState, cpId: string, now: number, o: Pick<Rul
   return monitorStatus(st.mem.monitors.get(cpId), now, o.monitorTimeoutMs);
 }
 
+/** How often a gateway's forwarded traffic refreshes its proof of life (Mem.gatewayTraffic). */
+export const GATEWAY_TRAFFIC_EVERY_MS = 250;
+
+/** A CP message stamped by gateway `gw`: if central knows that gateway, it is alive now (as good as a beat). */
+export function heardFromGateway(a: Acc, gw: string | undefined): void {
+  if (gw === undefined || !a.state.gateways.has(gw)) return;
+  const last = a.st.mem.gatewayTraffic.get(gw);
+  if (last === undefined || a.now - last >= GATEWAY_TRAFFIC_EVERY_MS) a.remember({ m: 'gateway_traffic', gateway_id: gw, at: a.now });
+}
+
+/** When central last heard from a gateway: its beat, or a CP message it forwarded. */
+export function gatewayHeardAt(mem: RulesState['mem'], gatewayId: string): number | undefined {
+  const beat = mem.gateways.get(gatewayId)?.last_at;
+  const traffic = mem.gatewayTraffic.get(gatewayId);
+  return beat === undefined ? traffic : traffic === undefined ? beat : Math.max(beat, traffic);
+}
+
 export type Reach = { ok: true } | { ok: false; reason: 'gateway unreachable' | 'CP unreachable'; detail: string };
 const REACHABLE: Reach = { ok: true };
 const BUS_DOWN: Reach = { ok: false, reason: 'gateway unreachable', detail: "central's bus is down" };
 
 /**
  * Whether central can reach a CP now. Unreachable: the gateway it is behind has beaten before
- * and is silent for `gatewayMissedBeats` of its intervals; or that gateway restarted and the CP
+ * and is silent (no beat, and nothing it forwarded) for `gatewayMissedBeats` of its intervals; or that gateway restarted and the CP
  * has not spoken since; or the CP runs a confirmed session and has sent nothing for
  * `engineSilenceMs`. While central's own bus is down every CP is unreachable; silences count
  * from when it was last (re)connected. A CP behind a gateway that never beat (older
@@ -126,7 +143,7 @@ export function reachOf(
   if (known) {
     const g = mem.gateways.get(known.gateway_id);
     const interval = g?.interval_ms ?? known.interval_ms;
-    if (now - Math.max(g?.last_at ?? since, since) > o.gatewayMissedBeats * interval) {
+    if (now - Math.max(gatewayHeardAt(mem, known.gateway_id) ?? since, since) > o.gatewayMissedBeats * interval) {
       return { ok: false, reason: 'gateway unreachable', detail: `gateway ${known.gateway_id} silent` };
     }
     // Every CP that reconnects announces itself: one that has not since its gateway restarted is not there.

@@ -2,7 +2,7 @@ import { INTERRUPTING_END_REASONS, type CommandAckMsg, type CpAnnounceMsg, type 
 import { makeTicket } from '../billing.js';
 import type { CounterName } from '../metrics.js';
 import { activeSessionAt, type SessionRecord } from '../state.js';
-import { Acc, demandedEnd, endReasonOf, LIFTABLE_HOLDS } from './common.js';
+import { Acc, demandedEnd, endReasonOf, gatewayHeardAt, LIFTABLE_HOLDS } from './common.js';
 import type { Key } from './types.js';
 
 /**
@@ -202,7 +202,7 @@ export function onGatewayBeat(a: Acc, m: GatewayBeatMsg, key: Key): void {
   if (!known || known.boot_id !== m.boot_id || known.interval_ms !== m.interval_ms) {
     a.journal({ t: 'gateway_seen', gateway: { gateway_id: m.gateway_id, boot_id: m.boot_id, interval_ms: m.interval_ms, first_at: known?.first_at ?? a.now } });
   }
-  const wasSilent = prev ? a.now - prev.last_at > a.o.gatewayMissedBeats * prev.interval_ms : false;
+  const wasSilent = prev ? a.now - (gatewayHeardAt(a.st.mem, m.gateway_id) ?? prev.last_at) > a.o.gatewayMissedBeats * prev.interval_ms : false;
   a.remember({ m: 'gateway', gateway_id: m.gateway_id, rec: { boot_id: m.boot_id, interval_ms: m.interval_ms, last_at: a.now, seq: m.seq, ...(bootChanged ? { boot_changed_at: a.now } : prev?.boot_changed_at !== undefined ? { boot_changed_at: prev.boot_changed_at } : {}) } });
   if (!known) {
     a.log('info', `gateway ${m.gateway_id} is beating`, { gateway_id: m.gateway_id, interval_ms: m.interval_ms, cps: m.cps });

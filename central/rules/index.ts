@@ -1,5 +1,5 @@
 import type { BusMessage } from '../../protocol/index.js';
-import { Acc } from './common.js';
+import { Acc, heardFromGateway } from './common.js';
 import { onAck, onAnnounce, onGatewayBeat, onSessionEnd, onStatus, onTelemetry } from './cp.js';
 import { onDriver } from './driver.js';
 import { onAdmin, onBusUp, onMonitorReport, onTick } from './ops.js';
@@ -25,6 +25,7 @@ export function handle(state: RulesState, input: Input, now: number, opts: Rules
       onBusUp(a);
     }
   }
+  if (input.t === 'announce' || input.t === 'status' || input.t === 'ack' || input.t === 'session_end' || input.t === 'telemetry') heardFromGateway(a, input.m.gw);
   switch (input.t) {
     case 'announce': onAnnounce(a, input.m, input.key); break;
     case 'status': onStatus(a, input.m, input.key); break;
@@ -55,4 +56,4 @@ export function cpStatusInput(m: BusMessage<'cp.status'>, key?: Key): Input {
 export { endReasonOf, reachOf, type Reach } from './common.js';
 export { DRIVER_REJECT_REASONS } from './driver.js';
 export * from './types.js';
-export { sweepEveryMs } from './ops.js';
+export { sweepEveryMs, TOLD_PER_TICK } from './ops.js';

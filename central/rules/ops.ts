@@ -51,6 +51,30 @@ export function onBusUp(a: Acc): void {
   for (const s of a.state.sessions.values()) if (s.ticket && !s.ticket_sent) a.finalUpdate(s);
 }
 
+/** Per tick, how many lines of one kind are told one by one before the rest go into one summary line. */
+export const TOLD_PER_TICK = 10;
+
+/** Counts what a tick tells by kind: true while a kind is under TOLD_PER_TICK; `rest()` sums up the others, a line per kind. */
+class Summary {
+  private readonly n = new Map<string, { k: number; level: 'info' | 'warn'; recent: boolean }>();
+  constructor(private readonly a: Acc) {}
+  /** `recent`: the kind's lines also go to the dashboard's recent events (so does its summary). */
+  one(kind: string, level: 'info' | 'warn', recent: boolean): boolean {
+    const c = this.n.get(kind) ?? { k: 0, level, recent };
+    c.k++;
+    this.n.set(kind, c);
+    return c.k <= TOLD_PER_TICK;
+  }
+  rest(): void {
+    for (const [kind, { k, level, recent }] of this.n) {
+      if (k <= TOLD_PER_TICK) continue;
+      const text = `${k - TOLD_PER_TICK} more ${kind} (${k} in all)`;
+      this.a.log(level, text, { more: k - TOLD_PER_TICK, total: k });
+      if (recent) this.a.recent(level, text);
+    }
+  }
+}
+
 /** How often the tick runs: every CP is judged in it, so it runs less often past 1,000 CPs (1 s from 4,000; pauseMs stays above that). */
 export const sweepEveryMs = (cps: number): number => Math.round(Math.min(1_000, Math.max(250, cps / 4)));
 
@@ -106,6 +130,10 @@ export function onTick(a: Acc, busUp: boolean): void {
   const every = Math.round(Math.min(maxMs, Math.max(minMs, (activeByCp.size * 1000) / perSecond)));
   if (every !== mem.progressEveryMs) a.remember({ m: 'progress_every', ms: every });
 
+  // A gateway falling silent changes every CP behind it at once: a line (and a dashboard event)
+  // for each of the first few, then one summary per kind and reason (10,000 lines in one tick
+  // held central's loop long enough to fall behind the gateway it had just judged silent).
+  const told = new Summary(a);
   for (const cp of a.state.cps.values()) {
     const active = activeByCp.get(cp.cp_id);
     const judged = active || (cp.gw !== undefined && a.state.gateways.has(cp.gw));
@@ -114,16 +142,19 @@ export function onTick(a: Acc, busUp: boolean): void {
     if ((mem.shownReach.get(cp.cp_id) ?? 'ok') !== shown) {
       a.remember({ m: 'reach_shown', cp_id: cp.cp_id, reach: shown });
       changed = true;
-      a.log(reach.ok ? 'info' : 'warn', reach.ok ? `${cp.cp_id} reachable again` : `${cp.cp_id} unreachable: ${reach.detail}`, { cp_id: cp.cp_id, ...(cp.gw ? { gw: cp.gw } : {}) });
-      a.recent(reach.ok ? 'info' : 'warn', reach.ok ? `${cp.cp_id} reachable again` : `${cp.cp_id} unreachable (${reach.detail})`, { cp_id: cp.cp_id });
+      if (told.one(reach.ok ? 'charging points reachable again' : `charging points unreachable: ${reach.detail}`, reach.ok ? 'info' : 'warn', true)) {
+        a.log(reach.ok ? 'info' : 'warn', reach.ok ? `${cp.cp_id} reachable again` : `${cp.cp_id} unreachable: ${reach.detail}`, { cp_id: cp.cp_id, ...(cp.gw ? { gw: cp.gw } : {}) });
+        a.recent(reach.ok ? 'info' : 'warn', reach.ok ? `${cp.cp_id} reachable again` : `${cp.cp_id} unreachable (${reach.detail})`, { cp_id: cp.cp_id });
+      }
     }
     if (!reach.ok && active && !active.pending_end && !closed.has(active.session_id)) {
       // The CP may well go on supplying offline (its meter runs, its record comes when it is back): hold the session, do not close it yet.
       a.count('unreachable_holds');
-      a.log('warn', 'charging point unreachable mid-session, holding the session', { session_id: active.session_id, cp_id: cp.cp_id, why: reach.detail, hold_ms: a.o.unreachableGraceMs });
+      if (told.one(`sessions held, their charging point unreachable: ${reach.detail}`, 'warn', false)) a.log('warn', 'charging point unreachable mid-session, holding the session', { session_id: active.session_id, cp_id: cp.cp_id, why: reach.detail, hold_ms: a.o.unreachableGraceMs });
       a.journal({ t: 'session_pending_end', session_id: active.session_id, reason: 'unreachable', deadline: a.now + a.o.unreachableGraceMs });
     }
   }
+  told.rest();
 
   for (const cpId of mem.monitors.keys()) {
     const now2 = monitorOf(st, cpId, a.now, a.o);

@@ -51,6 +51,12 @@ export interface Mem {
   /** The IN_PROGRESS period now: set each tick from the number of running sessions (RulesOptions.progress). */
   progressEveryMs: number;
   gateways: Map<string, GatewayMem>;
+  /**
+   * When central last received a CP message a known gateway forwarded (stamped `gw`), central's
+   * clock, refreshed at most every GATEWAY_TRAFFIC_EVERY_MS. Proof of life as good as a beat: an
+   * overloaded gateway's beat timer runs late while its forwarding goes on.
+   */
+  gatewayTraffic: Map<string, number>;
   /** When each CP last spoke (any message), central's clock. */
   heard: Map<string, number>;
   /** Reachability last announced per CP (a change is logged once). */
@@ -74,6 +80,7 @@ export type MemEvent =
   | { m: 'progress'; session_id: string; at: number }
   | { m: 'gateway'; gateway_id: string; rec: GatewayMem }
   | { m: 'heard'; cp_id: string; at: number }
+  | { m: 'gateway_traffic'; gateway_id: string; at: number }
   | { m: 'reach_shown'; cp_id: string; reach: string }
   | { m: 'bucket'; driver_id: string; bucket: { tokens: number; at: number; refusedAt?: number } }
   | { m: 'late_stop'; session_id: string; at: number }
@@ -158,7 +165,7 @@ export const DEFAULT_RULES: Omit<RulesOptions, 'newId'> = {
 /** Memory at start: the bus counts as down until the first tick sees it connected. */
 export function emptyMem(bootAt: number, busUp = false): Mem {
   return {
-    bootAt, monitors: new Map(), shownMonitor: new Map(), lastProgress: new Map(), progressEveryMs: DEFAULT_RULES.progress.minMs, gateways: new Map(), heard: new Map(),
+    bootAt, monitors: new Map(), shownMonitor: new Map(), lastProgress: new Map(), progressEveryMs: DEFAULT_RULES.progress.minMs, gateways: new Map(), gatewayTraffic: new Map(), heard: new Map(),
     shownReach: new Map(), buckets: new Map(), lateStops: new Map(), warned: new Set(), busUp, busBackAt: bootAt, lastTickAt: bootAt,
   };
 }
@@ -171,6 +178,7 @@ export function applyMem(mem: Mem, e: MemEvent): void {
     case 'progress': mem.lastProgress.set(e.session_id, e.at); return;
     case 'gateway': mem.gateways.set(e.gateway_id, e.rec); return;
     case 'heard': mem.heard.set(e.cp_id, e.at); return;
+    case 'gateway_traffic': mem.gatewayTraffic.set(e.gateway_id, e.at); return;
     case 'reach_shown': mem.shownReach.set(e.cp_id, e.reach); return;
     case 'bucket': mem.buckets.set(e.driver_id, e.bucket); return;
     case 'late_stop': mem.lateStops.set(e.session_id, e.at); return;

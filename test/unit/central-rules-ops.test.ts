@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_RULES, emptyMem, reachOf, sweepEveryMs, type Input } from '../../central/rules/index.js';
+import { DEFAULT_RULES, emptyMem, reachOf, sweepEveryMs, TOLD_PER_TICK, type Input } from '../../central/rules/index.js';
 import type { GatewayBeatMsg, MonitorReportMsg } from '../../protocol/index.js';
 import { commands, counts, logs, updates, v, World } from '../helpers/central-rules.js';
 
@@ -87,6 +87,44 @@ describe('central rules: tick', () => {
     w.step({ t: 'telemetry', key: 'CP-1', m: { v, type: 'telemetry', cp_id: 'CP-1', session_id: 'S-1', kw: 22, kwh: 1, eur: 0.4, seq: 1, ts: 1 } });
     expect(w.st.durable.sessions.get('S-1')!.pending_end).toBeNull();
     expect(logs(w.step(tick)).filter((l) => /reachable again/.test(l))).toHaveLength(2);
+  });
+  it('a gateway whose beats run late while it still forwards (overloaded) is not silent; once nothing comes from it either, it is', () => {
+    const w = new World().cp('CP-1', { gw: 'GW-A' });
+    w.session('S-1', 'CP-1', 'd1');
+    w.step(beat('GW-A', 1));
+    const reading = (seq: number, gw?: string): Input => ({ t: 'telemetry', key: 'CP-1', m: { v, type: 'telemetry', cp_id: 'CP-1', session_id: 'S-1', kw: 22, kwh: seq, eur: seq, seq, ts: w.now, ...(gw ? { gw } : {}) } });
+    // Ten seconds without a beat, but a reading forwarded by GW-A every second: reachable, nothing held.
+    for (let s = 1; s <= 10; s++) {
+      w.step(reading(s, 'GW-A'), 1000);
+      const r = w.step(tick);
+      expect(r.events.filter((e) => e.t === 'session_pending_end')).toEqual([]);
+      expect(logs(r).filter((l) => /silent/.test(l))).toEqual([]);
+    }
+    expect(reachOf(w.st, 'CP-1', w.now, w.o)).toEqual({ ok: true });
+    // A reading stamped by no gateway (or another one) is not GW-A's proof of life.
+    w.step(reading(11), 1000); w.step(reading(12, 'GW-B'), 1000);
+    const r = w.step(tick, 1001);
+    expect(logs(r)).toContain('CP-1 unreachable: gateway GW-A silent');
+    expect(r.events).toMatchObject([{ t: 'session_pending_end', session_id: 'S-1', reason: 'unreachable' }]);
+  });
+  it('a gateway falling silent behind many CPs: the first few told one by one, the rest in one line per kind; every session still held', () => {
+    const w = new World();
+    const n = TOLD_PER_TICK + 15;
+    for (let i = 1; i <= n; i++) { w.cp(`CP-${i}`, { gw: 'GW-A' }); w.session(`S-${i}`, `CP-${i}`, `d${i}`); }
+    w.step(beat('GW-A', 1));
+    const r = w.step(tick, 3001);
+    expect(r.events.filter((e) => e.t === 'session_pending_end')).toHaveLength(n);
+    const lines = logs(r);
+    expect(lines.filter((l) => /^CP-\d+ unreachable: gateway GW-A silent$/.test(l))).toHaveLength(TOLD_PER_TICK);
+    expect(lines.filter((l) => l === 'charging point unreachable mid-session, holding the session')).toHaveLength(TOLD_PER_TICK);
+    expect(lines).toContain(`15 more charging points unreachable: gateway GW-A silent (${n} in all)`);
+    expect(lines).toContain(`15 more sessions held, their charging point unreachable: gateway GW-A silent (${n} in all)`);
+    expect(lines).toHaveLength(2 * TOLD_PER_TICK + 2);
+    // The dashboard's recent events likewise: the first few and one summary.
+    expect(r.notes.filter((x) => x.n === 'recent')).toHaveLength(TOLD_PER_TICK + 1);
+    // Back: told the same way.
+    w.step(beat('GW-A', 2));
+    expect(logs(w.step(tick))).toContain(`15 more charging points reachable again (${n} in all)`);
   });
   it("central's own pause (SIGSTOP, a stalled loop) is not the gateways' silence: said once, silences and deadlines count from the resume; a gateway silent after it is judged as ever", () => {
     const w = new World({ pauseMs: 2000 }).cp('CP-1', { gw: 'GW-A' });
