@@ -58,6 +58,7 @@ function run(args: string[], env: Record<string, string> = {}): ChildProcess {
   const prof = profileDir && (args[0] === 'gateway' || args[0] === 'central') ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(profileDir), '--cpu-prof-name', `${args[0]}-${Date.now()}.cpuprofile`] : [];
   const out = logDir ? fs.openSync(path.join(path.resolve(logDir), `${args[0]}.log`), 'a') : 'ignore';
   const c = spawn(process.execPath, [...prof, CLI_ENTRY, ...args], { stdio: ['ignore', out, 'inherit'], env: { ...process.env, LOG_LEVEL: 'warn', LOG_FORMAT: 'json', ...env } });
+  if (typeof out === 'number') fs.closeSync(out); // the child has its own copy
   children.add(c);
   c.on('exit', (code, signal) => { children.delete(c); if (!stopping.has(c)) console.error(`!! ${args[0]} exited (code ${code}, signal ${signal})`); });
   return c;

@@ -58,8 +58,8 @@ export function routeCpMessage(cpId: string, raw: unknown, gatewayId: string, ex
  * in dev mode, where the topic's id is taken at its word): a CP speaks only for itself.
  */
 export function routeCpPublish(topic: string, payload: Buffer, sender: string | undefined, gatewayId: string,
-  parsed: ReturnType<typeof parseCpTopic> = parseCpTopic(topic)): Routed | Rejected {
-  const t = parsed;
+  /** The topic parsed, when the caller already did. */
+  t: ReturnType<typeof parseCpTopic> = parseCpTopic(topic)): Routed | Rejected {
   if (!t || t.channel === 'cmd') return { ok: false, reason: 'unknown_topic', detail: topic.slice(0, 80) };
   if (sender !== undefined && sender !== t.cpId) return { ok: false, reason: 'spoofed', detail: `${sender} published under ${t.cpId}` };
   if (payload.length > MAX_PAYLOAD_BYTES) return { ok: false, reason: 'oversize', detail: `${payload.length} bytes > ${MAX_PAYLOAD_BYTES}` };

@@ -97,7 +97,7 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
   const gatewayId = o.gatewayId ?? defaultGatewayId();
   const bootId = randomUUID();
   /** In dev mode a CP is recognised by the id it published under (counted in the heartbeat). */
-  const devCps = new WeakMap<Client, string>();
+  const devCps = new WeakSet<Client>();
   let devCpsConnected = 0;
   const lastSeq = new Map<string, number>();
   /** CP id → clients subscribed to exactly its command topic. */
@@ -120,7 +120,7 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
       const who = edge.identityOf(client);
       const cp = parseCpTopic(packet.topic);
       if (cp && cp.channel !== 'cmd') {
-        if (!who && !devCps.has(client)) { devCps.set(client, cp.cpId); devCpsConnected++; }
+        if (!who && !devCps.has(client)) { devCps.add(client); devCpsConnected++; }
         return onCpPublish(packet.topic, packet.payload as Buffer, who?.id, cp, cb);
       }
       if (sink.kind === 'embedded') onEmbeddedBusPublish(packet.topic, packet.payload as Buffer);

@@ -2,7 +2,7 @@ import type { Aedes } from 'aedes';
 import { embeddedBusTopic, type CentralCommandMsg } from '../protocol/index.js';
 import type { BusEntry } from './bridge.js';
 import { ForwardBuffer } from './forward-buffer.js';
-import { countPush, type BusSink, type SinkCounters } from './sink.js';
+import { pushCounted, type BusSink, type SinkCounters } from './sink.js';
 
 /**
  * The embedded bus: entries are published on this gateway's own broker as `bus/<topic>/<key>`.
@@ -35,7 +35,7 @@ export class EmbeddedSink implements BusSink {
 
   push(entry: BusEntry, safe?: () => void): void {
     if (this.closing) return;
-    countPush(this.buffer, this.counters, () => this.buffer.push(safe ? { ...entry, onBus: safe } : entry));
+    pushCounted(this.buffer, this.counters, safe ? { ...entry, onBus: safe } : entry);
     this.schedule();
   }
 

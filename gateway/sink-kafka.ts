@@ -5,7 +5,7 @@ import { BUS_TOPICS, type CentralCommandMsg } from '../protocol/index.js';
 import type { BusEntry } from './bridge.js';
 import { ForwardBuffer, type Pending } from './forward-buffer.js';
 import { startForwarder, type Forwarder } from './kafka-forwarder.js';
-import { countPush, type BusSink, type SinkCounters } from './sink.js';
+import { pushCounted, type BusSink, type SinkCounters } from './sink.js';
 import { Spool } from './spool.js';
 
 export interface KafkaSinkOptions {
@@ -86,7 +86,7 @@ export class KafkaSink implements BusSink {
       const n = this.spool?.append(entry.topic, entry.key, entry.value, once);
       if (n !== undefined) p.spooled = n;
     } else if (safe) p.onBus = safe;
-    countPush(this.buffer, this.counters, () => this.buffer.push(p));
+    pushCounted(this.buffer, this.counters, p);
     this.counters.buffered(this.buffer.size);
     this.forwarder.notify();
   }

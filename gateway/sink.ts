@@ -1,5 +1,6 @@
 import type { CentralCommandMsg } from '../protocol/index.js';
 import type { BusEntry } from './bridge.js';
+import type { ForwardBuffer, Pending } from './forward-buffer.js';
 
 /**
  * Where the bridge hands CP messages and where central's commands come from: one interface,
@@ -38,8 +39,8 @@ export interface SinkCounters {
 }
 
 /** One push into a forward buffer, with what it shed counted. */
-export function countPush(buffer: { shed: number }, counters: SinkCounters, push: () => void): void {
+export function pushCounted(buffer: ForwardBuffer, counters: SinkCounters, p: Pending): void {
   const shed = buffer.shed;
-  push();
+  buffer.push(p);
   if (buffer.shed > shed) counters.shed(buffer.shed - shed);
 }

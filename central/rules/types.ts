@@ -93,8 +93,10 @@ export type MemEvent =
   /** Drops per-session and per-driver memory that no longer matters (bounded growth). */
   | { m: 'forget'; sessions: string[]; drivers: string[]; lateStops: string[] };
 
-/** A message to publish once everything journaled before it is durable; `then` is journaled once the bus took it. */
-/** `droppable`: the next of its kind supersedes it (IN_PROGRESS), so the bus may send it without an acknowledgement. */
+/**
+ * A message to publish once everything journaled before it is durable; `then` is journaled once the bus took it.
+ * `droppable`: the next of its kind supersedes it (IN_PROGRESS), so the bus may send it without an acknowledgement.
+ */
 export type Out = { [T in BusTopic]: { topic: T; key: string; value: BusMessage<T>; then?: CentralEvent[]; droppable?: true } }[BusTopic];
 
 export type Note =
