@@ -43,6 +43,7 @@ export function createEdge(o: EdgeOptions) {
   const pendingGauge = new Gauge({ name: 'gateway_pending_connections', help: 'connections that have not finished CONNECT', registers });
   const openGauge = new Gauge({ name: 'gateway_open_connections', help: 'TCP/TLS connections held', registers });
   const suppressed = new Gauge({ name: 'gateway_log_suppressed_total', help: 'log lines suppressed by the per-source rate limit', registers });
+  const staleWills = new Counter({ name: 'gateway_stale_wills_total', help: 'last wills of replaced CP connections, not forwarded', registers });
 
   const limited = new LogLimiter(o.log);
   const gate = new ConnectionGate(limits);
@@ -89,6 +90,18 @@ export function createEdge(o: EdgeOptions) {
       if (removeLive(devCps, c.id, c)) for (const l of goneListeners) l(c.id);
     }
   }
+
+  /**
+   * A will is published after its connection closed. That of a replaced connection (a CP that
+   * reconnected before the gateway saw the old link go) comes after the take-over, and may
+   * reach central after the new connection's first statuses: a connected CP would be shown
+   * DISCONNECTED until its state next changes. Only the authoritative connection speaks for the CP.
+   */
+  const staleWill = (c: Client, cpId: string): boolean => {
+    if (!c.closed) return false;
+    const list = identities.has(c) ? live.get(identities.get(c)!.id) : devCps.get(cpId);
+    return !!list && list[list.length - 1] !== c;
+  };
 
   const authError = (code: 2 | 3 | 4 | 5, msg: string) => Object.assign(new Error(msg), { returnCode: code });
 
@@ -140,6 +153,7 @@ export function createEdge(o: EdgeOptions) {
     authorizePublish(client, packet, cb) {
       if (!client) return cb(null);
       const cp = parseCpTopic(packet.topic);
+      if (cp && staleWill(client, cp.cpId)) { staleWills.inc(); return cb(new Error('will of a replaced connection')); }
       if (!o.credentials) {
         // Dev mode: ACLs off, but nothing is retained on the bus, and the CP's connection is the one named like it.
         if (packet.retain && packet.topic.startsWith('bus/') && !retainAllowed(packet.topic)) return deny(client, undefined, 'publish', packet.topic, cb);

@@ -3,7 +3,7 @@ import { promisify } from 'node:util';
 import type mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/wait.js';
-import { connect, isDisconnected, record, secretOf, startGw, statusMsg, type Gw } from './harness.js';
+import { connect, isDisconnected, record, secretOf, startGw, statusMsg, willOf, type Gw } from './harness.js';
 
 const run = promisify(execFile);
 
@@ -68,22 +68,26 @@ describe('identity is bound at the edge (credentials mode)', () => {
     expect(centralClosed).toBe(0);
   }, 90_000);
 
-  it('a second connection of the same CP replaces the first; only the authoritative one closing says DISCONNECTED', async () => {
+  it('a second connection of the same CP replaces the first; only the authoritative one closing (or its will) says DISCONNECTED', async () => {
     const central = keep(await connect(gw.url, { username: 'central', clientId: 'central:observer2' }));
     const bus = record(central);
     await central.subscribeAsync('bus/cp.status/+', { qos: 1 });
-    const first = keep(await connect(gw.url, { username: 'CP-001', clientId: 'CP-001' }));
+    // Like an engine, the first connection leaves a will. Replaced without a DISCONNECT, aedes
+    // publishes it, possibly after the new connection's first statuses: forwarded, it would
+    // mark a connected CP DISCONNECTED until its next status change (seen after a reconnect storm).
+    const first = keep(await connect(gw.url, { username: 'CP-001', clientId: 'CP-001', will: willOf('CP-001') }));
     await first.publishAsync('cp/CP-001/status', statusMsg('CP-001', 1), { qos: 1 });
     const firstClosed = new Promise<void>((r) => first.once('close', () => r()));
     const second = keep(await connect(gw.url, { username: 'CP-001', clientId: 'CP-001' }));
     await firstClosed; // replaced (MQTT take-over)
     await second.publishAsync('cp/CP-001/status', statusMsg('CP-001', 2), { qos: 1 });
     await waitFor(() => bus.some((m) => m.topic === 'bus/cp.status/CP-001' && m.payload.includes('"seq":2')), { what: 'status of the new connection' });
-    // The replaced connection's close said nothing about the CP.
+    // The replaced connection's close said nothing about the CP, nor did its will.
+    await waitFor(async () => await gw.metric('gateway_stale_wills_total') === 1, { what: 'the replaced connection\'s will dropped' });
     expect(bus.filter(isDisconnected('CP-001'))).toEqual([]);
-    // The authoritative one going away does.
-    second.end(true);
-    await waitFor(() => bus.filter(isDisconnected('CP-001')).length === 1, { what: 'one DISCONNECTED for CP-001' });
+    // The authoritative one going away does (its will and the gateway's own word).
+    second.stream.destroy();
+    await waitFor(() => bus.filter(isDisconnected('CP-001')).length >= 1, { what: 'DISCONNECTED for CP-001' });
   }, 90_000);
 });
 
@@ -110,5 +114,25 @@ describe('dev mode: a stray client closing does not mark a CP disconnected', () 
     expect(bus.filter(isDisconnected('CP-009'))).toEqual([]);
     cp.end(true);
     await waitFor(() => bus.filter(isDisconnected('CP-009')).length === 1, { what: 'DISCONNECTED when the CP itself goes' });
+  }, 90_000);
+
+  it("a reconnecting CP's replaced connection says nothing, its will neither", async () => {
+    const observer = await connect(gw.url, { clientId: 'observer2' }); clients.push(observer);
+    const bus = record(observer);
+    await observer.subscribeAsync('bus/cp.status/+', { qos: 1 });
+    const first = await connect(gw.url, { clientId: 'CP-010', will: willOf('CP-010') }); clients.push(first);
+    await first.publishAsync('cp/CP-010/status', statusMsg('CP-010', 1), { qos: 1 });
+    await waitFor(() => bus.some((m) => m.topic === 'bus/cp.status/CP-010'), { what: 'first status' });
+    const firstClosed = new Promise<void>((r) => first.once('close', () => r()));
+    const second = await connect(gw.url, { clientId: 'CP-010', will: willOf('CP-010') }); clients.push(second);
+    await firstClosed;
+    await second.publishAsync('cp/CP-010/status', statusMsg('CP-010', 2), { qos: 1 });
+    await waitFor(async () => await gw.metric('gateway_stale_wills_total') === 1, { what: 'the replaced connection\'s will dropped' });
+    await second.publishAsync('cp/CP-010/status', statusMsg('CP-010', 3), { qos: 1 });
+    await waitFor(() => bus.some((m) => m.payload.includes('"seq":3')), { what: 'a later status' });
+    expect(bus.filter(isDisconnected('CP-010'))).toEqual([]);
+    second.stream.destroy();
+    await waitFor(() => bus.filter(isDisconnected('CP-010')).length >= 1, { what: 'DISCONNECTED when the CP itself goes' });
+    expect(bus.filter((m) => isDisconnected('CP-010')(m) && m.payload.includes('last_will')).length).toBeLessThanOrEqual(1);
   }, 90_000);
 });

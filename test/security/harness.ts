@@ -59,10 +59,11 @@ export function rssMbOf(pid: number): number {
 }
 
 /** An MQTT 3.1.1 client; resolves once connected, rejects with the CONNACK error. */
-export function connect(url: string, o: { username?: string; clientId: string; password?: string; clean?: boolean; protocolVersion?: 4 | 5 }): Promise<mqtt.MqttClient> {
+export function connect(url: string, o: { username?: string; clientId: string; password?: string; clean?: boolean; protocolVersion?: 4 | 5; will?: { topic: string; payload: string } }): Promise<mqtt.MqttClient> {
   const c = mqtt.connect(url, {
     clientId: o.clientId, username: o.username, password: o.username ? (o.password ?? secretOf(o.username)) : undefined,
     reconnectPeriod: 0, connectTimeout: 30_000, clean: o.clean ?? true, protocolVersion: o.protocolVersion ?? 4,
+    ...(o.will ? { will: { topic: o.will.topic, payload: Buffer.from(o.will.payload), qos: 1 as const, retain: false } } : {}),
   });
   return new Promise((resolve, reject) => {
     c.once('connect', () => resolve(c));
@@ -88,4 +89,6 @@ export function rawSocket(port: number, localAddress?: string): Promise<net.Sock
 }
 
 export const statusMsg = (cp: string, seq: number, state = 'ACTIVATED') => JSON.stringify({ v: 1, type: 'status', cp_id: cp, state, seq, ts: Date.now() });
+/** The last will an engine registers (firmware/mqtt-link.ts): DISCONNECTED, source last_will. */
+export const willOf = (cp: string) => ({ topic: `cp/${cp}/status`, payload: JSON.stringify({ v: 1, type: 'status', cp_id: cp, state: 'DISCONNECTED', source: 'last_will', reason: 'connection lost', seq: Date.now(), ts: Date.now() }) });
 export const isDisconnected = (cp: string) => (m: { topic: string; payload: string }) => m.topic === `bus/cp.status/${cp}` && m.payload.includes('"DISCONNECTED"');
