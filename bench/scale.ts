@@ -50,12 +50,14 @@ const children = new Set<ChildProcess>();
 process.on('exit', () => { for (const c of children) c.kill('SIGKILL'); });
 process.on('SIGINT', () => process.exit(130));
 
-/** BENCH_PROFILE=<dir>: gateway and central write V8 CPU profiles there (read them in Chrome DevTools). */
+/** BENCH_PROFILE=<dir>: gateway, central and the fleet (each worker too: they inherit the flags) write V8 CPU profiles there (read them in Chrome DevTools). */
 const profileDir = process.env.BENCH_PROFILE;
 /** BENCH_LOGS=<dir>: each process's log (warnings and above) goes to `<dir>/<command>.log` instead of nowhere. */
 const logDir = process.env.BENCH_LOGS;
 function run(args: string[], env: Record<string, string> = {}): ChildProcess {
-  const prof = profileDir && (args[0] === 'gateway' || args[0] === 'central') ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(profileDir), '--cpu-prof-name', `${args[0]}-${Date.now()}.cpuprofile`] : [];
+  // The fleet's workers take its node flags: their profiles keep node's default names (one per pid).
+  const prof = !profileDir ? [] : args[0] === 'fleet' ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(profileDir)]
+    : args[0] === 'gateway' || args[0] === 'central' ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(profileDir), '--cpu-prof-name', `${args[0]}-${Date.now()}.cpuprofile`] : [];
   const out = logDir ? fs.openSync(path.join(path.resolve(logDir), `${args[0]}.log`), 'a') : 'ignore';
   const c = spawn(process.execPath, [...prof, CLI_ENTRY, ...args], { stdio: ['ignore', out, 'inherit'], env: { ...process.env, LOG_LEVEL: 'warn', LOG_FORMAT: 'json', ...env } });
   if (typeof out === 'number') fs.closeSync(out); // the child has its own copy

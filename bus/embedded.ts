@@ -34,7 +34,9 @@ export class EmbeddedBus implements Bus {
     c.on('error', (err) => {
       if (!this.warnedDown) { this.warnedDown = true; this.log.warn({ url: this.config.mqttUrl, err: err.message }, 'embedded bus not reachable yet, retrying'); }
     });
-    c.on('connect', () => { if (this.warnedDown) this.log.info({ url: this.config.mqttUrl }, 'embedded bus connected'); this.warnedDown = false; });
+    // mqtt.js waits for 'drain' once per QoS 0 write while the socket is full: a burst (central's
+    // IN_PROGRESS updates while the gateway is busy) is thousands of listeners, not a leak.
+    c.on('connect', () => { c.stream.setMaxListeners(0); if (this.warnedDown) this.log.info({ url: this.config.mqttUrl }, 'embedded bus connected'); this.warnedDown = false; });
     return c;
   }
 

@@ -34,6 +34,9 @@ interface WorkerHealth { connected?: number; started?: number; failed?: number; 
  * file-descriptor limit (two per CP). This parent only starts them, serves the fleet's summed
  * /health and /cps, writes the merged ports file and stops them on SIGTERM.
  */
+/** Workers run with the fleet's own node flags (heap limits, profiling), as `fork` would, but no debugger port to clash on. */
+export const workerNodeFlags = (argv: readonly string[] = process.execArgv): string[] => argv.filter((a) => !/^--(inspect|debug)/.test(a));
+
 export async function runFleetWorkers(o: { args: string[]; first: number; count: number; workers: number; healthBasePort: number; httpPort?: number; portsFile?: string; host: string; summaryS?: number }, log: Logger): Promise<void> {
   const parts = slices(o.first, o.count, o.workers);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'evcharging-fleet-'));
@@ -43,7 +46,7 @@ export async function runFleetWorkers(o: { args: string[]; first: number; count:
     const port = await allocatePort(o.host);
     const portsFile = path.join(dir, `ports-${i}.json`);
     const base = o.healthBasePort ? ['--health-base-port', String(o.healthBasePort + slice.first - o.first)] : [];
-    const child = spawn(process.execPath, ['--import', ORPHAN_GUARD, CLI_ENTRY, 'fleet', ...o.args, '--workers', '1', '--first', String(slice.first), '--count', String(slice.count),
+    const child = spawn(process.execPath, [...workerNodeFlags(), '--import', ORPHAN_GUARD, CLI_ENTRY, 'fleet', ...o.args, '--workers', '1', '--first', String(slice.first), '--count', String(slice.count),
       '--http-port', String(port), '--ports-file', portsFile, ...base], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, EVCHARGING_SUPERVISOR_PID: String(process.pid) } });
     const entry = { child, port, portsFile, slice, exited: false };
     child.on('exit', (code, signal) => {

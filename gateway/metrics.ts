@@ -26,3 +26,13 @@ export function createGatewayMetrics() {
   return m;
 }
 export type GatewayMetrics = ReturnType<typeof createGatewayMetrics>;
+
+/** A labelled counter's children, bound once per label value: a label lookup costs more than the increment on the hot path. */
+export function childrenOf(counter: Counter<string>): (value: string) => { inc(n?: number): void } {
+  const children = new Map<string, { inc(n?: number): void }>();
+  return (value) => {
+    let c = children.get(value);
+    if (!c) children.set(value, c = counter.labels(value));
+    return c;
+  };
+}

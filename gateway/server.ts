@@ -16,7 +16,7 @@ import { reachableUrls } from '../lib/addresses.js';
 import { connectionLost, gatewayBeat, routeCpMessage, routeCpPublish, type Rejected, type Routed } from './bridge.js';
 import { CommandRouter } from './commands.js';
 import { DurableSessions } from './sessions.js';
-import { createGatewayMetrics } from './metrics.js';
+import { childrenOf, createGatewayMetrics } from './metrics.js';
 import type { BusSink, SinkCounters } from './sink.js';
 import { EmbeddedSink } from './sink-embedded.js';
 import { KafkaSink } from './sink-kafka.js';
@@ -115,17 +115,20 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
     ...edge.hooks,
     // The one hook for everything clients publish: the ACL, then the bridge. Its callback is
     // what lets aedes send the PUBACK, so a critical CP message is acknowledged only once safe.
-    authorizePublish: (client, packet, cb) => edge.hooks.authorizePublish!(client, packet, (err) => {
-      if (err || !client) return cb(err ?? null);
-      const who = edge.identityOf(client);
+    authorizePublish: (client, packet, cb) => {
+      if (!client) return cb(null);
       const cp = parseCpTopic(packet.topic);
-      if (cp && cp.channel !== 'cmd') {
-        if (!who && !devCps.has(client)) { devCps.add(client); devCpsConnected++; }
-        return onCpPublish(packet.topic, packet.payload as Buffer, who?.id, cp, cb);
-      }
-      if (sink.kind === 'embedded') onEmbeddedBusPublish(packet.topic, packet.payload as Buffer);
-      cb(null);
-    }),
+      edge.authorizePublish(client, packet, cp, (err) => {
+        if (err) return cb(err);
+        const who = edge.identityOf(client);
+        if (cp && cp.channel !== 'cmd') {
+          if (!who && !devCps.has(client)) { devCps.add(client); devCpsConnected++; }
+          return onCpPublish(packet.topic, packet.payload as Buffer, who?.id, cp, cb);
+        }
+        if (sink.kind === 'embedded') onEmbeddedBusPublish(packet.topic, packet.payload as Buffer);
+        cb(null);
+      });
+    },
   });
   const internals = broker as unknown as AedesInternals;
   // Registry (registry/credentials-watch.ts): the credentials map follows the file in place; a revoked identity is disconnected now.
@@ -140,8 +143,9 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
   internals.mq.on('#', (_packet: unknown, done: () => void) => { queueMicrotask(done); });
 
   // --- the bus sink: embedded or Kafka, behind one interface ------------------------------------
+  const bridgedTo = childrenOf(metrics.bridged);
   const counters: SinkCounters = {
-    bridged: (topic, n) => metrics.bridged.inc({ topic }, n),
+    bridged: (topic, n) => bridgedTo(topic).inc(n),
     shed: (n) => metrics.shed.inc(n),
     buffered: (n) => metrics.buffered.set(n),
     busUp: (up) => metrics.kafkaUp.set(up ? 1 : 0),
@@ -158,13 +162,7 @@ export async function startGateway(o: GatewayOptions, log: Logger): Promise<Runn
     edge.log.warn(`cp:${cpId}`, { cp: cpId, reason: r.reason, detail: r.detail.slice(0, 200) }, r.reason === 'spoofed' ? 'spoofed CP id rejected' : 'CP message rejected');
   }
 
-  // Label lookups cost more than the increment on the hot path: one child per channel, bound once.
-  const receivedChildren = new Map<string, { inc(): void }>();
-  const receivedBy = (channel: string) => {
-    let c = receivedChildren.get(channel);
-    if (!c) receivedChildren.set(channel, c = metrics.received.labels(channel));
-    return c;
-  };
+  const receivedBy = childrenOf(metrics.received);
 
   /** Hands a routed CP message to the sink; `safe` once it may be acknowledged. */
   function accept(r: Routed, safe: () => void) {

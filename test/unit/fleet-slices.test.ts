@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { slices } from '../../fleet/workers.js';
+import { slices, workerNodeFlags } from '../../fleet/workers.js';
 
 describe('fleet slices', () => {
   it('splits CPs into contiguous, even slices that cover every number once', () => {
@@ -12,5 +12,8 @@ describe('fleet slices', () => {
   it('never makes more workers than CPs, nor fewer than one', () => {
     expect(slices(1, 2, 8)).toEqual([{ first: 1, count: 1 }, { first: 2, count: 1 }]);
     expect(slices(1, 5, 0)).toEqual([{ first: 1, count: 5 }]);
+  });
+  it("workers take the fleet's node flags, but not its debugger port", () => {
+    expect(workerNodeFlags(['--max-old-space-size=512', '--inspect=9229', '--cpu-prof', '--cpu-prof-dir', '/p', '--inspect-brk'])).toEqual(['--max-old-space-size=512', '--cpu-prof', '--cpu-prof-dir', '/p']);
   });
 });
