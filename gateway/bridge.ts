@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import {
   CP_CHANNEL_TABLE, CentralCommandMsg, PROTOCOL_VERSION, channelOf, cpStatus, decode, encode, firstIssue, mqttTopics, parseCpTopic,
   parseEmbeddedBusTopic, BUS_TOPICS, MAX_PAYLOAD_BYTES,
@@ -35,7 +36,9 @@ export type Routed = { ok: true; channel: CpChannel; cpId: string; msg: CpOutMsg
  * checked against the login; an OCPP adapter: its own session). Validates it against its
  * channel's schema, checks that it speaks for that CP, and stamps the gateway id.
  */
-export function routeCpMessage(cpId: string, raw: unknown, gatewayId: string, expectChannel?: CpChannel): Routed | Rejected {
+export function routeCpMessage(cpId: string, raw: unknown, gatewayId: string, expectChannel?: CpChannel,
+  /** The bytes `raw` was parsed from: forwarded as they are (stamped) when validation changed nothing. */
+  bytes?: Buffer): Routed | Rejected {
   const type = raw && typeof raw === 'object' ? (raw as { type?: unknown }).type : undefined;
   let channel: CpChannel;
   try { channel = channelOf({ type: String(type) }); } catch { return { ok: false, reason: 'schema', detail: `no CP channel for type ${String(type).slice(0, 40)}` }; }
@@ -45,12 +48,42 @@ export function routeCpMessage(cpId: string, raw: unknown, gatewayId: string, ex
   if (!parsed.success) return { ok: false, reason: 'schema', detail: firstIssue(parsed.error) };
   // zod's output is a fresh object: stamped in place rather than copied (one allocation less per message).
   const msg = parsed.data as CpOutMsg;
-  msg.gw = gatewayId;
   if (msg.cp_id !== cpId) return { ok: false, reason: 'spoofed', detail: `payload cp_id ${msg.cp_id} from CP ${cpId}` };
+  // Not bytes that were not UTF-8: parsing replaced them, and the replacement is what was validated.
+  const value = bytes && unchangedBy(raw as Record<string, unknown>, msg) && isUtf8(bytes) ? stamped(bytes, gatewayId) : undefined;
+  msg.gw = gatewayId;
   return {
     ok: true, channel, cpId, msg,
-    entry: { topic: spec.busTopic, key: cpId, value: encode(msg), critical: spec.critical, droppable: !spec.critical },
+    entry: { topic: spec.busTopic, key: cpId, value: value ?? encode(msg), critical: spec.critical, droppable: !spec.critical },
   };
+}
+
+/**
+ * True when the schema's output is the input: the same keys, each the same primitive (a nested
+ * object is rebuilt by zod, so it never counts as unchanged), no `gw` of the sender's own. The
+ * input's bytes then encode exactly the validated message, and re-encoding it (the largest cost
+ * of a reading on the gateway after the parse) can be skipped. Any stripped, defaulted or
+ * transformed field sends it through `encode` instead.
+ */
+function unchangedBy(raw: Record<string, unknown>, out: object): boolean {
+  if ('gw' in raw) return false;
+  let n = 0;
+  for (const k in out) {
+    const v = (out as Record<string, unknown>)[k];
+    if (v !== raw[k] || (typeof v === 'object' && v !== null)) return false;
+    n++;
+  }
+  for (const _ in raw) n--;
+  return n === 0;
+}
+
+let stampOf: { gatewayId: string; tail: Buffer } | undefined;
+/** The CP's JSON object with the gateway's `gw` added before its closing brace. */
+function stamped(bytes: Buffer, gatewayId: string): Buffer {
+  if (stampOf?.gatewayId !== gatewayId) stampOf = { gatewayId, tail: Buffer.from(`,"gw":${JSON.stringify(gatewayId)}}`) };
+  let end = bytes.length - 1;
+  while (end > 0 && bytes[end] !== 0x7d) end--; // a parsed object: the last non-blank byte is its '}'
+  return Buffer.concat([bytes.subarray(0, end), stampOf.tail]);
 }
 
 /**
@@ -65,7 +98,7 @@ export function routeCpPublish(topic: string, payload: Buffer, sender: string | 
   if (payload.length > MAX_PAYLOAD_BYTES) return { ok: false, reason: 'oversize', detail: `${payload.length} bytes > ${MAX_PAYLOAD_BYTES}` };
   let raw: unknown;
   try { raw = JSON.parse(payload.toString('utf8')); } catch { return { ok: false, reason: 'not_json', detail: 'payload is not valid JSON' }; }
-  return routeCpMessage(t.cpId, raw, gatewayId, t.channel);
+  return routeCpMessage(t.cpId, raw, gatewayId, t.channel, payload);
 }
 
 /** The MQTT publish that carries a command to its CP. */

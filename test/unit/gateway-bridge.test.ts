@@ -36,6 +36,34 @@ describe('gateway bridge: CP → bus (pure, no sockets)', () => {
     expect(r.ok && JSON.parse(r.entry.value.toString()).gw).toBe('gw-a');
   });
 
+  it("forwards the CP's own bytes, stamped, when validation changed nothing, and otherwise the validated message re-encoded", () => {
+    const routed = (payload: Buffer, topic = 'cp/CP-1/telemetry') => {
+      const r = routeCpPublish(topic, payload, 'CP-1', 'gw-a');
+      if (!r.ok) throw new Error(r.detail);
+      return r.entry.value.toString();
+    };
+    // The bus carries exactly what the contract says, whichever way it was built.
+    const onBus = (text: string) => CpTelemetryMsg.parse(JSON.parse(text));
+    const spaced = Buffer.from(' {"v":1, "type":"telemetry","cp_id":"CP-1","session_id":"S-1","kw":7,"kwh":0.5,"eur":0.1,"seq":6,"ts":1800000000000} \n');
+    expect(routed(spaced)).toBe(' {"v":1, "type":"telemetry","cp_id":"CP-1","session_id":"S-1","kw":7,"kwh":0.5,"eur":0.1,"seq":6,"ts":1800000000000,"gw":"gw-a"}');
+    expect(onBus(routed(spaced))).toEqual({ ...telemetry('CP-1'), gw: 'gw-a' });
+    // A key the schema strips must not reach the bus.
+    const extra = routed(buf({ ...telemetry('CP-1'), note: 'x'.repeat(50) }));
+    expect(extra).not.toContain('note');
+    expect(onBus(extra)).toEqual({ ...telemetry('CP-1'), gw: 'gw-a' });
+    // Nor a gw of the sender's own (not even as a duplicate key a lenient parser might take).
+    const forged = routed(buf({ ...telemetry('CP-1'), gw: 'gw-forged' }));
+    expect(forged).not.toContain('gw-forged');
+    // Defaults the schema fills in are on the bus; nested objects are rebuilt by the schema.
+    const st = routeCpPublish('cp/CP-1/status', buf(status('CP-1')), 'CP-1', 'gw-a');
+    expect(st.ok && JSON.parse(st.entry.value.toString())).toMatchObject({ faults: [], source: 'engine', gw: 'gw-a' });
+    // Bytes that are not UTF-8 were parsed with replacements: what is forwarded is what was validated.
+    const bad = Buffer.concat([Buffer.from('{"v":1,"type":"telemetry","cp_id":"CP-1","session_id":"S-'), Buffer.from([0xc3]), Buffer.from('","kw":7,"kwh":0.5,"eur":0.1,"seq":6,"ts":1800000000000}')]);
+    const fixed = routeCpPublish('cp/CP-1/telemetry', bad, 'CP-1', 'gw-a');
+    expect(fixed.ok && fixed.entry.value.includes(Buffer.from([0xc3, 0x22]))).toBe(false);
+    expect(fixed.ok && JSON.parse(fixed.entry.value.toString()).session_id).toBe('S-\ufffd');
+  });
+
   it('refuses a payload that speaks for another CP, and a sender publishing under another id', () => {
     expect(routeCpPublish('cp/CP-2/status', buf(status('CP-1')), 'CP-2', 'gw')).toMatchObject({ ok: false, reason: 'spoofed' });
     expect(routeCpPublish('cp/CP-1/status', buf(status('CP-1')), 'CP-2', 'gw')).toMatchObject({ ok: false, reason: 'spoofed' });
