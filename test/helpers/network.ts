@@ -229,6 +229,9 @@ export class TestNetwork {
 
   alive(name: string): boolean { return isAlive(this.component(name).proc); }
 
+  /** Whether a component of that name was ever started. */
+  has(name: string): boolean { return this.components.has(name); }
+
   // --- central's HTTP API -------------------------------------------------------------------
 
   async get<T = Row>(p: string): Promise<T> {
